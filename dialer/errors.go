@@ -1,0 +1,146 @@
+package dialer
+
+import (
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+)
+
+var (
+	// ErrNoRoute reports an address that the configuration refuses: a
+	// rule says deny, or the Dialer is strict and no rule matched. The
+	// Dialer never dials such an address.
+	ErrNoRoute = errors.New("no route")
+
+	// ErrConfig reports an invalid configuration. Errors returned by New
+	// (and by kafkanat.NewDialer) match it with errors.Is and carry the
+	// reason in their message.
+	ErrConfig = errors.New("invalid configuration")
+)
+
+// configError carries the reason a configuration was rejected; it matches
+// ErrConfig with errors.Is and unwraps to the reason.
+type configError struct{ err error }
+
+func (e *configError) Error() string {
+	msg := e.err.Error()
+	if strings.HasPrefix(msg, "kafkanat: ") {
+		return msg
+	}
+	return "kafkanat: " + msg
+}
+func (e *configError) Unwrap() error        { return e.err }
+func (e *configError) Is(target error) bool { return target == ErrConfig }
+
+// ConfigError returns err marked as a configuration error: errors.Is(result,
+// ErrConfig) holds and the message is err's.
+func ConfigError(err error) error {
+	if err == nil || errors.Is(err, ErrConfig) {
+		return err
+	}
+	return &configError{err}
+}
+
+// Error is the error of every failed dial. Its message reads
+//
+//	kafkanat: dial b2.abc.example.com:9094 => 10.0.0.7:9094 via socks5://bastion:1080 (rule 3): connection refused
+//
+// naming the address the client asked for, where the rules sent it, over
+// which route, because of which rule, and why it failed.
+//
+// errors.As(err, &opErr) with opErr a *net.OpError always succeeds with
+// opErr.Op == "dial": Kafka clients (franz-go above all) retry dial errors
+// only when they find one. When the cause carries no such OpError, As
+// provides one whose Err is the cause.
+type Error struct {
+	Address string // the address the client dialed (bootstrap or advertised)
+	Target  string // the address after rewriting; equal to Address when nothing rewrote it
+	Rule    int    // 1-based number of the matching rule; 0 when no rule matched
+	// RuleText is the matching rule as text with credentials redacted, or
+	// a description of what decided instead ("Lookup", "no rule matched").
+	RuleText string
+	Route    string // the route or routes tried, comma-separated, credentials redacted
+	Err      error  // the cause
+	hint     string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("kafkanat: dial ")
+	b.WriteString(e.Address)
+	if e.Target != "" && e.Target != e.Address {
+		b.WriteString(" => ")
+		b.WriteString(e.Target)
+	}
+	if e.Route != "" {
+		b.WriteString(" via ")
+		b.WriteString(e.Route)
+	}
+	switch {
+	case e.Rule > 0:
+		b.WriteString(" (rule ")
+		b.WriteString(strconv.Itoa(e.Rule))
+		b.WriteString(")")
+	case e.RuleText != "":
+		b.WriteString(" (")
+		b.WriteString(e.RuleText)
+		b.WriteString(")")
+	}
+	b.WriteString(": ")
+	b.WriteString(reason(e.Err, e.Route))
+	if e.hint != "" {
+		b.WriteString("; ")
+		b.WriteString(e.hint)
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// As provides a *net.OpError with Op "dial" when the cause has none, so
+// that clients classify every kafkanat dial failure as a dial error.
+func (e *Error) As(target any) bool {
+	p, ok := target.(**net.OpError)
+	if !ok {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(e.Err, &op) && op.Op == "dial" {
+		*p = op
+		return true
+	}
+	addr := e.Target
+	if addr == "" {
+		addr = e.Address
+	}
+	*p = &net.OpError{Op: "dial", Net: "tcp", Addr: stringAddr(addr), Err: e.Err}
+	return true
+}
+
+// reason is the cause's message without what the Error message already
+// says: the "dial tcp ADDR: " prefix of a net.OpError, or the route's name
+// with which proxy routes begin their errors.
+func reason(err error, route string) string {
+	if err == nil {
+		return "unknown error"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op == err && op.Op == "dial" && op.Err != nil {
+		return op.Err.Error()
+	}
+	msg := err.Error()
+	if route != "" {
+		if rest, ok := strings.CutPrefix(msg, route+": "); ok {
+			return rest
+		}
+	}
+	return msg
+}
+
+// stringAddr is a net.Addr for an address that may be a host name.
+type stringAddr string
+
+func (a stringAddr) Network() string { return "tcp" }
+func (a stringAddr) String() string  { return string(a) }

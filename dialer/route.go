@@ -1,0 +1,115 @@
+package dialer
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/proxy"
+
+	"github.com/kafkanat/kafkanat/socks"
+	"github.com/kafkanat/kafkanat/tunnel"
+)
+
+// route is one way to carry a connection: direct, a proxy URL, or a route
+// the application named.
+type route struct {
+	name string // as shown in errors, logs and Info: credentials redacted
+	d    proxy.ContextDialer
+}
+
+// routeSet resolves route references ("direct", URLs, names) to routes,
+// building each distinct URL's route once.
+type routeSet struct {
+	direct *route
+	named  map[string]proxy.ContextDialer
+	built  map[string]*route
+}
+
+func newRouteSet(direct proxy.ContextDialer, named map[string]proxy.ContextDialer) *routeSet {
+	return &routeSet{
+		direct: &route{name: "direct", d: direct},
+		named:  named,
+		built:  map[string]*route{},
+	}
+}
+
+// resolve returns the route ref names, or an error that says what is
+// wrong with it (the caller adds where it was written).
+func (s *routeSet) resolve(ref string) (*route, error) {
+	if r, ok := s.built[ref]; ok {
+		return r, nil
+	}
+	r, err := s.build(ref)
+	if err != nil {
+		return nil, err
+	}
+	s.built[ref] = r
+	return r, nil
+}
+
+func (s *routeSet) build(ref string) (*route, error) {
+	if ref == "direct" {
+		return s.direct, nil
+	}
+	if d, ok := s.named[ref]; ok {
+		return &route{name: ref, d: d}, nil
+	}
+	if !strings.Contains(ref, "://") {
+		return nil, fmt.Errorf("unknown route %q: not \"direct\", a route URL, or a name given with Route", ref)
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		// url.Parse quotes the input, password included: say only what kind of URL failed.
+		return nil, fmt.Errorf("route URL %q does not parse", redactRef(ref))
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "socks5", "socks5h":
+		d, err := socks.New(u, s.direct.d)
+		if err != nil {
+			return nil, err
+		}
+		return &route{name: d.String(), d: d}, nil
+	case "http", "https":
+		d, err := tunnel.NewHTTP(u, s.direct.d, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &route{name: d.String(), d: d}, nil
+	default:
+		return nil, fmt.Errorf("route %s: unsupported scheme %q (use socks5, socks5h, http or https)", u.Redacted(), u.Scheme)
+	}
+}
+
+// redactRef hides anything between "://" and "@" in a route reference that
+// could not be parsed as a URL.
+func redactRef(ref string) string {
+	i := strings.Index(ref, "://")
+	j := strings.LastIndex(ref, "@")
+	if i < 0 || j < i {
+		return ref
+	}
+	return ref[:i+3] + "xxxxx" + ref[j:]
+}
+
+// names returns the display names of rs, comma-separated.
+func names(rs []*route) string {
+	if len(rs) == 1 {
+		return rs[0].name
+	}
+	var b strings.Builder
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(r.name)
+	}
+	return b.String()
+}
+
+// directDialer is the direct route: a net.Dialer; the Dialer bounds each
+// dial with its context.
+func directDialer() proxy.ContextDialer {
+	return &net.Dialer{}
+}

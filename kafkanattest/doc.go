@@ -1,0 +1,21 @@
+// Package kafkanattest is a test kit for programs that reach Kafka through
+// kafkanat: in-process Kafka clusters whose brokers advertise hidden
+// addresses, and in-process SOCKS5 and HTTP CONNECT proxy servers.
+//
+// A Cluster runs franz-go's kfake with every broker listening on a real
+// 127.0.0.1 port while advertising a name that does not resolve (by default
+// "b<nodeID>.kafka.internal.invalid:9092"). Bootstrap through the real address
+// works; every later connection fails unless the client maps the advertised
+// addresses, for example with Cluster.Rules as kafkanat rules, or with
+// Cluster.DialAdvertised standing in for DNS on the brokers' side of a tunnel.
+//
+// SOCKS5Server and HTTPProxy listen on 127.0.0.1, optionally require
+// credentials, and record every target they are asked to connect to, as
+// sent (host names unresolved), so a test can check which route a connection
+// took and that names were resolved on the far side. WithDialer lets a proxy
+// reach targets the way an in-cluster gateway would, e.g. with
+// Cluster.DialAdvertised.
+//
+// Everything listens on loopback only. The package is meant for tests and
+// examples, not for production traffic.
+package kafkanattest

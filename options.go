@@ -1,0 +1,183 @@
+package kafkanat
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"golang.org/x/net/proxy"
+
+	"github.com/kafkanat/kafkanat/dialer"
+	"github.com/kafkanat/kafkanat/rewrite"
+)
+
+// Option configures New and NewDialer. Options apply in the order given:
+// Map and Rules append rules, so their rules are matched in that order.
+type Option interface{ apply(*config) }
+
+type config struct {
+	cfg   dialer.Config
+	rules int // how many Rules options so far, to name each source
+	err   error
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+var errNilOption = errors.New("option is nil")
+
+// Map adds one rule sending advertised to target. Either side is
+// "host:port" or "host": an advertised host alone matches any port, and a
+// target host alone keeps the advertised port. Patterns and templates of
+// the rule language work as in Rules.
+//
+//	kafkanat.Map("kafka:9092", "109.109.109.109:9092")
+func Map(advertised, target string) Option {
+	return optionFunc(func(c *config) {
+		r, err := rewrite.ParseMap(advertised, target)
+		if err != nil {
+			c.err = err
+			return
+		}
+		c.cfg.Rules = append(c.cfg.Rules, r)
+	})
+}
+
+// Rules adds rules written in the rule language, one per line or separated
+// by ";", "#" starting a comment:
+//
+//	<pattern> => <target> [via <route>[, <route>...]]
+//	<pattern> via <route>[, <route>...]
+//	<pattern> deny
+//
+// The first rule that matches wins, in the order written. A rule that does
+// not parse makes NewDialer fail with an error naming its line and column.
+// See package rewrite for the patterns and targets.
+//
+//	kafkanat.Rules(`
+//	    *.abc.us-west1.example.com => 10.128.0.5
+//	    kafka-controller-{n}.kafka-controller-headless.gcp.svc.cluster.local:9092 => 203.0.113.10:{31090+n}
+//	`)
+func Rules(text string) Option {
+	return optionFunc(func(c *config) {
+		c.rules++
+		source := "rules"
+		if c.rules > 1 {
+			source = fmt.Sprintf("rules (Rules option %d)", c.rules)
+		}
+		rs, err := rewrite.Parse(source, text)
+		if err != nil {
+			c.err = err
+			return
+		}
+		c.cfg.Rules = append(c.cfg.Rules, rs...)
+	})
+}
+
+// Via sets the default route, overriding the default of "direct": the
+// route of rules without "via" and of addresses no rule matched. route is
+// "direct", a URL (socks5://[user:pass@]host:port, socks5h://...,
+// http://[user:pass@]host:port, https://...) or a name given with Route.
+// Several routes, comma-separated, are tried in order.
+//
+//	kafkanat.Via("socks5://gateway:1080")
+func Via(route string) Option {
+	return optionFunc(func(c *config) {
+		var refs []string
+		for _, ref := range strings.Split(route, ",") {
+			ref = strings.TrimSpace(ref)
+			if ref == "" {
+				c.err = fmt.Errorf("Via(%q): empty route", route)
+				return
+			}
+			refs = append(refs, ref)
+		}
+		c.cfg.Via = refs
+	})
+}
+
+// Route names a route the application already has (a tailnet, a
+// Kubernetes port-forward, a test network, another proxy) so that rules
+// and Via can use it by name. The name may not be "direct", contain
+// "://", white space, ",", ";" or "#".
+//
+//	kafkanat.Route("portforward", pf), kafkanat.Rules("*.svc.cluster.local via portforward")
+func Route(name string, d proxy.ContextDialer) Option {
+	return optionFunc(func(c *config) {
+		if _, dup := c.cfg.Routes[name]; dup {
+			c.err = fmt.Errorf("Route(%q): the name is given twice", name)
+			return
+		}
+		if d == nil {
+			c.err = fmt.Errorf("Route(%q): dialer is nil", name)
+			return
+		}
+		if c.cfg.Routes == nil {
+			c.cfg.Routes = map[string]proxy.ContextDialer{}
+		}
+		c.cfg.Routes[name] = d
+	})
+}
+
+// Lookup adds a function consulted at every dial whose address no static
+// rule matched, for tables that live elsewhere and change at run time (a
+// registry, a service catalog). It returns the target ("host:port", or
+// "host" to keep the port) and ok true, or ok false when it has no entry;
+// the target is dialed over the default route. An error fails the dial.
+// Nothing is cached: every dial asks again.
+func Lookup(fn func(ctx context.Context, address string) (target string, ok bool, err error)) Option {
+	return optionFunc(func(c *config) {
+		if fn == nil {
+			c.err = errors.New("Lookup: function is nil")
+			return
+		}
+		c.cfg.Lookup = fn
+	})
+}
+
+// Strict refuses, with ErrNoRoute, every address that no rule (and no
+// Lookup) matched, overriding the default of dialing it directly. Use it
+// when kafkanat must never dial where the operator did not say it may.
+func Strict() Option {
+	return optionFunc(func(c *config) { c.cfg.Strict = true })
+}
+
+// TLS runs TLS with cfg over the route after it connects. When
+// cfg.ServerName is empty, the certificate is verified against the
+// ADVERTISED host (the address the client dialed, not where a rule sent
+// it), which is also sent as SNI. Use it with franz-go's kgo.Dialer instead
+// of kgo.DialTLSConfig (the two are exclusive). sarama does its own TLS
+// after the dial (Net.TLS), with the advertised name: do not use both.
+func TLS(cfg *tls.Config) Option {
+	return optionFunc(func(c *config) {
+		if cfg == nil {
+			c.err = errors.New("TLS: config is nil")
+			return
+		}
+		c.cfg.TLS = cfg.Clone()
+	})
+}
+
+// DialTimeout bounds each route attempt (connect, proxy handshake and TLS),
+// overriding the default of 10s. It also bounds Dial, which has no context
+// (sarama does not apply its Net.DialTimeout to a proxy dialer).
+func DialTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.err = fmt.Errorf("DialTimeout(%v): must be positive", d)
+			return
+		}
+		c.cfg.DialTimeout = d
+	})
+}
+
+// Logger sends a Debug record for each dial decision and a Warn record for
+// each failed dial to l, overriding the default of logging nothing.
+func Logger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) { c.cfg.Logger = l })
+}

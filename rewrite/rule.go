@@ -1,0 +1,154 @@
+package rewrite
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Rule is one parsed rule. Rules are immutable after Compile: a Table hands
+// out pointers into its own copy, which callers must not modify.
+type Rule struct {
+	// Index is the rule's 1-based position in the compiled table. Compile
+	// sets it; Parse and ParseMap leave it 0.
+	Index int
+	// Source names where the rule came from, such as "rules" or
+	// `Map("a:1", "b:2")`; errors about the rule start with it.
+	Source string
+	// Line and Col locate the rule's first character (the first character of
+	// its pattern) within its source text. Both are 1-based and Col counts
+	// bytes. Both are 0 for a rule from ParseMap, whose source is the call
+	// itself rather than a text with lines.
+	Line, Col int
+	// Pattern is the pattern as written, such as "b{id}.x.com:{p}".
+	Pattern string
+	// Target is the target as written, or "" when the rule has no "=>".
+	Target string
+	// Routes lists the routes of "via a, b" in order; empty means the
+	// default route.
+	Routes []RouteRef
+	// Deny reports a "deny" rule: a matching address is refused.
+	Deny bool
+}
+
+// RouteRef names one route of a rule's "via" list.
+type RouteRef struct {
+	// Name is the route as written: "direct", a route URL such as
+	// "socks5://user:pass@gw:1080", or the name of a route the application
+	// registered. It may hold a password: print it with String.
+	Name string
+	// Line and Col locate the name in the rule's source text (1-based).
+	Line, Col int
+}
+
+// String returns the route name with any URL password replaced by "xxxxx",
+// as (*url.URL).Redacted does.
+func (r RouteRef) String() string { return redactRoute(r.Name) }
+
+// String returns the rule in canonical form, for example
+// `b{id}.x.com:{p} => 10.0.0.5:{p} via socks5://u:xxxxx@gw:1080`.
+// Pattern and target appear as written; passwords in route URLs are redacted.
+// The text parses back to an equivalent rule (with the redacted password).
+func (r *Rule) String() string {
+	if r == nil {
+		return "<nil>"
+	}
+	var b strings.Builder
+	b.WriteString(r.Pattern)
+	if r.Target != "" {
+		b.WriteString(" => ")
+		b.WriteString(r.Target)
+	}
+	for i, rt := range r.Routes {
+		if i == 0 {
+			b.WriteString(" via ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(rt.String())
+	}
+	if r.Deny {
+		b.WriteString(" deny")
+	}
+	return b.String()
+}
+
+// where names the rule's origin for messages: "rules line 3, column 1" or
+// `Map("a", "b")`.
+func (r *Rule) where() string {
+	if r.Line == 0 {
+		if r.Source == "" {
+			return "no source"
+		}
+		return r.Source
+	}
+	return position(r.Source, r.Line, r.Col)
+}
+
+func position(source string, line, col int) string {
+	if source == "" {
+		return fmt.Sprintf("line %d, column %d", line, col)
+	}
+	return fmt.Sprintf("%s line %d, column %d", source, line, col)
+}
+
+// SyntaxError reports a rule that cannot be parsed or compiled.
+type SyntaxError struct {
+	// Source is the Source of the text or rule at fault ("rules",
+	// `Map("a", "b")`, ...).
+	Source string
+	// Line and Col locate the offending token (1-based; Col counts bytes).
+	// Both are 0 when the source has no lines (a Map call).
+	Line, Col int
+	// Msg says what is wrong.
+	Msg string
+}
+
+// Error returns `kafkanat: rules line 3, column 12: <msg>`, or
+// `kafkanat: Map("a", "b"): <msg>` when the error has no position.
+func (e *SyntaxError) Error() string {
+	if e.Line == 0 {
+		if e.Source == "" {
+			return "kafkanat: " + e.Msg
+		}
+		return "kafkanat: " + e.Source + ": " + e.Msg
+	}
+	return "kafkanat: " + position(e.Source, e.Line, e.Col) + ": " + e.Msg
+}
+
+// redactRoute hides the password of a route URL. Names without "://" are
+// returned unchanged.
+func redactRoute(name string) string {
+	if !strings.Contains(name, "://") {
+		return name
+	}
+	if u, err := url.Parse(name); err == nil {
+		return u.Redacted()
+	}
+	return redactRaw(name)
+}
+
+// redactRaw hides what may be a password in a URL-like string that url.Parse
+// rejects: everything between the first ':' after "://" and the last '@'.
+// It errs on the side of hiding too much, since a malformed URL has no
+// reliable userinfo boundary (a password may hold '/' or '?').
+func redactRaw(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return s
+	}
+	colon := strings.IndexByte(rest[:at], ':')
+	if colon < 0 {
+		return s
+	}
+	return s[:i+3] + rest[:colon+1] + "xxxxx" + rest[at:]
+}
+
+// quoteWord quotes a token for an error message, redacting it first in case
+// it is a route URL with a password.
+func quoteWord(s string) string { return fmt.Sprintf("%q", redactRaw(redactRoute(s))) }
