@@ -82,3 +82,19 @@ func NewDialer(opts ...Option) (*dialer.Dialer, error) {
 	}
 	return dialer.New(c.cfg)
 }
+
+// Decision is what kafkanat would do with an address; see Explain.
+type Decision = dialer.Decision
+
+// Explain reports what a dialer built from opts would do with address
+// ("host:port"), without dialing: the rule (number and text), the target
+// and the routes in order, or why it would be refused. Credentials are
+// redacted. Its String method gives the decision in one line.
+func Explain(address string, opts ...Option) (Decision, error) {
+	d, err := NewDialer(opts...)
+	if err != nil {
+		return Decision{Address: address}, err
+	}
+	defer d.Close()
+	return d.Explain(context.Background(), address)
+}

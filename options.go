@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -180,4 +182,80 @@ func DialTimeout(d time.Duration) Option {
 // each failed dial to l, overriding the default of logging nothing.
 func Logger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.cfg.Logger = l })
+}
+
+// Hook sends an event to h after every route attempt and when every
+// connection closes, for metrics (Prometheus, OpenTelemetry, expvar)
+// without kafkanat depending on them. dialer.HookFuncs builds one from
+// functions. The Dialer's Stats method keeps the same counters per route.
+func Hook(h dialer.Hook) Option {
+	return optionFunc(func(c *config) {
+		if h == nil {
+			c.err = errors.New("Hook: hook is nil")
+			return
+		}
+		c.cfg.Hook = h
+	})
+}
+
+// RulesFile adds the rules in the file at path (the rule language), read
+// once when the options are applied; errors name the file, line and
+// column. To follow later changes of the file, use the Dialer's
+// WatchRulesFile or LoadRulesFile, which replace the whole table with the
+// file's rules.
+func RulesFile(path string) Option {
+	return optionFunc(func(c *config) {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			c.err = fmt.Errorf("RulesFile: %w", err)
+			return
+		}
+		rs, err := rewrite.Parse(path, string(text))
+		if err != nil {
+			c.err = err
+			return
+		}
+		c.cfg.Rules = append(c.cfg.Rules, rs...)
+	})
+}
+
+// FromEnvironment takes the default route from the environment, as curl
+// and golang.org/x/net/proxy do: ALL_PROXY (or all_proxy) names a socks5://,
+// socks5h:// or http:// proxy for every address no rule routes itself, and
+// NO_PROXY (or no_proxy) lists targets dialed directly instead:
+// comma-separated host names (each matching itself and its subdomains,
+// as in net/http), ".zone" or "*.zone", IP addresses, CIDR blocks, or "*",
+// each optionally with ":port". With ALL_PROXY unset it changes nothing.
+// The variables are read when the options are applied; a later Via
+// overrides the route.
+func FromEnvironment() Option {
+	return optionFunc(func(c *config) {
+		name, raw := lookupEnv("ALL_PROXY", "all_proxy")
+		if raw == "" {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			c.err = fmt.Errorf("FromEnvironment: %s is not a proxy URL (want socks5://, socks5h:// or http://host:port)", name)
+			return
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "socks5", "socks5h", "http":
+		default:
+			c.err = fmt.Errorf("FromEnvironment: %s=%s: scheme %q is not socks5, socks5h or http", name, u.Redacted(), u.Scheme)
+			return
+		}
+		c.cfg.Via = []string{raw}
+		_, c.cfg.NoProxy = lookupEnv("NO_PROXY", "no_proxy")
+	})
+}
+
+// lookupEnv returns the first of names that is set and not empty.
+func lookupEnv(names ...string) (name, value string) {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return n, v
+		}
+	}
+	return names[0], ""
 }

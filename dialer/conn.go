@@ -3,6 +3,7 @@ package dialer
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,11 +18,22 @@ type Info struct {
 
 // Conn is the connection a Dialer returns (inside a *tls.Conn when the
 // Dialer does TLS). Read and Write go straight to the route's connection:
-// Conn adds no copy and no goroutine. Deadlines, CloseWrite and CloseRead
-// reach the underlying connection.
+// Conn adds no copy and no goroutine, only byte counters. Deadlines,
+// CloseWrite and CloseRead reach the underlying connection.
 type Conn struct {
-	c    net.Conn
-	info Info
+	c      net.Conn
+	info   Info
+	stats  *routeStats
+	hook   Hook
+	opened time.Time
+
+	read, written atomic.Uint64
+	closed        atomic.Bool
+}
+
+func newConn(c net.Conn, info Info, stats *routeStats, hook Hook) *Conn {
+	stats.open.Add(1)
+	return &Conn{c: c, info: info, stats: stats, hook: hook, opened: time.Now()}
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -33,13 +45,36 @@ func (c *Conn) Info() Info { return c.info }
 func (c *Conn) NetConn() net.Conn { return c.c }
 
 // Read implements net.Conn.
-func (c *Conn) Read(b []byte) (int, error) { return c.c.Read(b) }
+func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.c.Read(b)
+	if n > 0 {
+		c.read.Add(uint64(n))
+		c.stats.read.Add(uint64(n))
+	}
+	return n, err
+}
 
 // Write implements net.Conn.
-func (c *Conn) Write(b []byte) (int, error) { return c.c.Write(b) }
+func (c *Conn) Write(b []byte) (int, error) {
+	n, err := c.c.Write(b)
+	if n > 0 {
+		c.written.Add(uint64(n))
+		c.stats.written.Add(uint64(n))
+	}
+	return n, err
+}
 
-// Close implements net.Conn.
-func (c *Conn) Close() error { return c.c.Close() }
+// Close implements net.Conn. The first Close reports the connection to the
+// Dialer's stats and hook.
+func (c *Conn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.stats.open.Add(-1)
+		if c.hook != nil {
+			c.hook.ConnClosed(CloseEvent{Info: c.info, Open: time.Since(c.opened), BytesRead: c.read.Load(), BytesWritten: c.written.Load()})
+		}
+	}
+	return c.c.Close()
+}
 
 // LocalAddr implements net.Conn.
 func (c *Conn) LocalAddr() net.Addr { return c.c.LocalAddr() }

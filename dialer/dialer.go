@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/proxy"
@@ -63,21 +65,39 @@ type Config struct {
 	// Direct dials the direct route and every proxy the route URLs name.
 	// Nil means a net.Dialer.
 	Direct proxy.ContextDialer
+
+	// NoProxy lists targets that bypass the default routes and are dialed
+	// directly, in the NO_PROXY syntax: comma-separated host names
+	// (matching the host and its subdomains), ".zone" or "*.zone" (the
+	// same), IP addresses, CIDR blocks, or "*", each optionally with
+	// ":port". It applies only where the default routes would carry a
+	// connection, never to a rule's own "via".
+	NoProxy string
+
+	// Hook, if not nil, is called after every route attempt and when every
+	// connection closes.
+	Hook Hook
 }
+
 
 // Dialer rewrites each address by rule and dials it over its route. It
 // is safe for concurrent use. Nothing is cached between dials: every dial
-// evaluates the rules again.
+// evaluates the rules again, so a table replaced with SetRules takes
+// effect at the next dial.
 type Dialer struct {
-	table         *rewrite.Table
-	ruleRoutes    [][]*route // by rule index - 1; nil means the default routes
-	ruleText      []string   // by rule index - 1, credentials redacted
+	rules atomic.Pointer[ruleState]
+
+	mu     sync.Mutex // serialises rule replacement and route building
+	routes *routeSet
+
 	defaultRoutes []*route
+	noProxy       *noProxy
 	lookup        func(ctx context.Context, address string) (string, bool, error)
 	strict        bool
 	tls           *tls.Config
 	timeout       time.Duration
 	log           *slog.Logger
+	hook          Hook
 }
 
 var _ proxy.ContextDialer = (*Dialer)(nil)
@@ -102,7 +122,7 @@ func newDialer(cfg Config) (*Dialer, error) {
 			return nil, fmt.Errorf("route %q: dialer is nil", name)
 		}
 	}
-	table, err := rewrite.Compile(cfg.Rules)
+	np, err := parseNoProxy(cfg.NoProxy)
 	if err != nil {
 		return nil, err
 	}
@@ -110,13 +130,14 @@ func newDialer(cfg Config) (*Dialer, error) {
 	if direct == nil {
 		direct = directDialer()
 	}
-	set := newRouteSet(direct, cfg.Routes)
 	d := &Dialer{
-		table:   table,
+		routes:  newRouteSet(direct, cfg.Routes),
+		noProxy: np,
 		lookup:  cfg.Lookup,
 		strict:  cfg.Strict,
 		timeout: cfg.DialTimeout,
 		log:     cfg.Logger,
+		hook:    cfg.Hook,
 	}
 	if d.timeout == 0 {
 		d.timeout = DefaultDialTimeout
@@ -128,30 +149,31 @@ func newDialer(cfg Config) (*Dialer, error) {
 		d.tls = cfg.TLS.Clone()
 	}
 	for _, ref := range cfg.Via {
-		r, err := set.resolve(strings.TrimSpace(ref))
+		r, err := d.routes.resolve(strings.TrimSpace(ref))
 		if err != nil {
+			d.routes.close()
 			return nil, fmt.Errorf("Via(%q): %w", ref, err)
 		}
 		d.defaultRoutes = append(d.defaultRoutes, r)
 	}
 	if len(d.defaultRoutes) == 0 {
-		d.defaultRoutes = []*route{set.direct}
+		d.defaultRoutes = []*route{d.routes.direct}
 	}
-	rules := table.Rules()
-	d.ruleRoutes = make([][]*route, len(rules))
-	d.ruleText = make([]string, len(rules))
-	for i := range rules {
-		rule := &rules[i]
-		d.ruleText[i] = rule.String()
-		for _, ref := range rule.Routes {
-			r, err := set.resolve(ref.Name)
-			if err != nil {
-				return nil, &rewrite.SyntaxError{Source: rule.Source, Line: ref.Line, Col: ref.Col, Msg: err.Error()}
-			}
-			d.ruleRoutes[i] = append(d.ruleRoutes[i], r)
-		}
+	if err := d.setRules(cfg.Rules); err != nil {
+		d.routes.close()
+		return nil, err
 	}
 	return d, nil
+}
+
+// Close releases what the Dialer's route URLs hold open (the SSH
+// connection of an ssh:// route). Connections already made stay open; a
+// later dial over a closed route fails. Routes the application gave in
+// Config.Routes are the application's to close.
+func (d *Dialer) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.routes.close()
 }
 
 func checkRouteName(name string) error {
@@ -172,14 +194,6 @@ func checkRouteName(name string) error {
 // DialContext with context.Background(), the form sarama calls.
 func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
-}
-
-// decision is what the rules say about one address.
-type decision struct {
-	target   string
-	rule     int
-	ruleText string
-	routes   []*route
 }
 
 // DialContext rewrites address by the rules and dials the result over
@@ -204,20 +218,12 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	}
 	var errs []error
 	for _, r := range dec.routes {
-		c, err := d.attempt(ctx, network, address, dec.target, r)
+		info := Info{Address: address, Target: dec.target, Rule: dec.rule, RuleText: dec.ruleText, Route: r.name}
+		c, err := d.attempt(ctx, network, info, r)
 		if err == nil {
-			wrapped := &Conn{c: c, info: Info{Address: address, Target: dec.target, Rule: dec.rule, RuleText: dec.ruleText, Route: r.name}}
-			if d.tls == nil {
-				return wrapped, nil
-			}
-			tc, err := d.handshake(ctx, wrapped, address)
-			if err == nil {
-				return tc, nil
-			}
-			errs = append(errs, err)
-		} else {
-			errs = append(errs, err)
+			return c, nil
 		}
+		errs = append(errs, err)
 		if ctx.Err() != nil {
 			break
 		}
@@ -238,83 +244,30 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	return nil, e
 }
 
-const noRule = "no rule matched"
-
-// decide applies the rules, then Lookup, then the default.
-func (d *Dialer) decide(ctx context.Context, network, address string) (decision, error) {
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return decision{}, &Error{Address: address, Err: fmt.Errorf("network %q is not supported: kafkanat dials tcp, tcp4 or tcp6", network)}
-	}
-	m, ok, err := d.table.Match(address)
-	if err != nil {
-		e := &Error{Address: address, Err: err}
-		if m.Rule != nil {
-			e.Rule, e.RuleText = m.Rule.Index, d.ruleText[m.Rule.Index-1]
-		}
-		return decision{}, e
-	}
-	if ok {
-		i := m.Rule.Index - 1
-		dec := decision{target: m.Target, rule: m.Rule.Index, ruleText: d.ruleText[i], routes: d.ruleRoutes[i]}
-		if m.Rule.Deny {
-			return decision{}, &Error{Address: address, Rule: dec.rule, RuleText: dec.ruleText, Err: fmt.Errorf("%w: denied by rule %d (%s)", ErrNoRoute, dec.rule, dec.ruleText)}
-		}
-		if dec.routes == nil {
-			dec.routes = d.defaultRoutes
-		}
-		return dec, nil
-	}
-	if d.lookup != nil {
-		target, ok, err := d.lookup(ctx, address)
-		if err != nil {
-			return decision{}, &Error{Address: address, RuleText: "Lookup", Err: fmt.Errorf("the Lookup function failed: %w", err)}
-		}
-		if ok {
-			target, err = completeTarget(target, address)
-			if err != nil {
-				return decision{}, &Error{Address: address, RuleText: "Lookup", Err: err}
-			}
-			return decision{target: target, ruleText: "Lookup", routes: d.defaultRoutes}, nil
-		}
-	}
-	if d.strict {
-		return decision{}, &Error{Address: address, RuleText: noRule, Err: fmt.Errorf("%w: no rule matches and the dialer is strict; add a rule for %s", ErrNoRoute, address)}
-	}
-	return decision{target: address, ruleText: noRule, routes: d.defaultRoutes}, nil
-}
-
-// completeTarget checks a Lookup target and gives a port-less one the
-// address's port.
-func completeTarget(target, address string) (string, error) {
-	if host, port, err := net.SplitHostPort(target); err == nil {
-		if host == "" || port == "" {
-			return "", fmt.Errorf("the Lookup function returned target %q: host and port must not be empty", target)
-		}
-		return target, nil
-	}
-	_, port, err := net.SplitHostPort(address)
-	if err != nil {
-		return "", fmt.Errorf("address %q: %w", address, err)
-	}
-	host := target
-	if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
-		host = host[1 : len(host)-1] // a bracketed IPv6 literal
-	} else if strings.Contains(host, ":") {
-		host = ""
-	}
-	if host == "" || strings.ContainsAny(host, "[] \t\r\n") {
-		return "", fmt.Errorf("the Lookup function returned target %q: want host:port or host", target)
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
-// attempt dials target over one route, bounded by the dial timeout.
-func (d *Dialer) attempt(ctx context.Context, network, address, target string, r *route) (net.Conn, error) {
+// attempt dials info.Target over one route and runs TLS if configured,
+// bounded by the dial timeout, and accounts for it in the route's stats
+// and the hook.
+func (d *Dialer) attempt(ctx context.Context, network string, info Info, r *route) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	return r.d.DialContext(ctx, network, target)
+	start := time.Now()
+	raw, err := r.d.DialContext(ctx, network, info.Target)
+	var c net.Conn
+	if err == nil {
+		kc := newConn(raw, info, &r.stats, d.hook)
+		c = kc
+		if d.tls != nil {
+			if c, err = d.handshake(ctx, kc, info.Address); err != nil {
+				kc.Close()
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	r.stats.dialed(elapsed, err)
+	if d.hook != nil {
+		d.hook.DialDone(DialEvent{Info: info, Duration: elapsed, Err: err})
+	}
+	return c, err
 }
 
 // handshake runs TLS over c, verifying the advertised host.
@@ -323,17 +276,13 @@ func (d *Dialer) handshake(ctx context.Context, c net.Conn, address string) (net
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(address)
 		if err != nil {
-			c.Close()
 			return nil, err
 		}
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
 	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.Close()
 		return nil, fmt.Errorf("TLS handshake with %s: %w", cfg.ServerName, err)
 	}
 	return tc, nil
@@ -350,22 +299,6 @@ func (d *Dialer) logFailure(ctx context.Context, e *Error, start time.Time) {
 		slog.String("error", e.Error()))
 }
 
-// hintFor suggests a rule when an address no rule matched does not resolve.
-func hintFor(address string, err error) string {
-	var dns *net.DNSError
-	if !errors.As(err, &dns) || !dns.IsNotFound {
-		return ""
-	}
-	host, port, splitErr := net.SplitHostPort(address)
-	if splitErr != nil {
-		return ""
-	}
-	hint := fmt.Sprintf("%s does not resolve here and no rule matched it: add a rule such as %q", host, address+" => HOST:"+port)
-	if i := strings.IndexByte(host, '.'); i > 0 && i < len(host)-1 {
-		hint += fmt.Sprintf(" or %q", "*"+host[i:]+" via socks5://GATEWAY:1080")
-	}
-	return hint
-}
 
 // routeError is one route's failure among several.
 type routeError struct {

@@ -1,7 +1,9 @@
 package dialer
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -15,24 +17,57 @@ import (
 // route is one way to carry a connection: direct, a proxy URL, or a route
 // the application named.
 type route struct {
-	name string // as shown in errors, logs and Info: credentials redacted
-	d    proxy.ContextDialer
+	name  string // as shown in errors, logs and Info: credentials redacted
+	d     proxy.ContextDialer
+	stats routeStats
 }
 
 // routeSet resolves route references ("direct", URLs, names) to routes,
 // building each distinct URL's route once.
 type routeSet struct {
-	direct *route
-	named  map[string]proxy.ContextDialer
-	built  map[string]*route
+	direct     *route
+	directOnly []*route // the direct route as a route list
+	named      map[string]proxy.ContextDialer
+	built      map[string]*route // by reference as written
 }
 
 func newRouteSet(direct proxy.ContextDialer, named map[string]proxy.ContextDialer) *routeSet {
-	return &routeSet{
+	s := &routeSet{
 		direct: &route{name: "direct", d: direct},
 		named:  named,
 		built:  map[string]*route{},
 	}
+	s.directOnly = []*route{s.direct}
+	return s
+}
+
+// all returns every distinct route: direct and those built so far.
+func (s *routeSet) all() []*route {
+	seen := map[*route]bool{s.direct: true}
+	out := []*route{s.direct}
+	for _, r := range s.built {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// close closes the routes built from URLs that hold resources.
+func (s *routeSet) close() error {
+	var errs []error
+	for ref, r := range s.built {
+		if _, named := s.named[ref]; named {
+			continue
+		}
+		if c, ok := r.d.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("route %s: %w", r.name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // resolve returns the route ref names, or an error that says what is
