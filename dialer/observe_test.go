@@ -207,7 +207,7 @@ func TestRulesFile(t *testing.T) {
 
 	// Watching: a change is picked up, a broken change is reported and
 	// leaves the table alone, the next good change is picked up.
-	require.NoError(t, os.WriteFile(path, []byte("broker.invalid:9092 => "+echo1), 0o600))
+	replaceFile(t, path, "broker.invalid:9092 => "+echo1)
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 10)
 	done := make(chan error, 1)
@@ -217,9 +217,9 @@ func TestRulesFile(t *testing.T) {
 		require.Eventually(t, func() bool { return target() == want }, 10*time.Second, 5*time.Millisecond)
 	}
 	waitFor(echo1)
-	require.NoError(t, os.WriteFile(path, []byte("broker.invalid:9092 => "+echo2), 0o600))
+	replaceFile(t, path, "broker.invalid:9092 => "+echo2)
 	waitFor(echo2)
-	require.NoError(t, os.WriteFile(path, []byte("broker.invalid:9092 => ~oops"), 0o600))
+	replaceFile(t, path, "broker.invalid:9092 => ~oops")
 	select {
 	case err := <-errs:
 		assert.ErrorIs(t, err, dialer.ErrConfig)
@@ -227,13 +227,21 @@ func TestRulesFile(t *testing.T) {
 		t.Fatal("a broken rules file was not reported")
 	}
 	assert.Equal(t, echo2, target())
-	require.NoError(t, os.WriteFile(path, []byte("broker.invalid:9092 => "+echo1), 0o600))
+	replaceFile(t, path, "broker.invalid:9092 => "+echo1)
 	waitFor(echo1)
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
 
 	err = d.WatchRulesFile(context.Background(), filepath.Join(t.TempDir(), "missing"), 0, nil)
 	assert.ErrorIs(t, err, os.ErrNotExist, "a first load that fails returns at once")
+}
+
+// replaceFile replaces path atomically, as WatchRulesFile asks writers to.
+func replaceFile(t *testing.T, path, text string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	require.NoError(t, os.WriteFile(tmp, []byte(text), 0o600))
+	require.NoError(t, os.Rename(tmp, path))
 }
 
 func TestNoProxy(t *testing.T) {

@@ -80,7 +80,9 @@ func (d *Dialer) loadRules(path string, text []byte) error {
 // the first load, or ctx's error at the end. A later change that does not
 // load (unreadable, or a rule that does not parse) leaves the table as it
 // was and is passed to onError (nil: logged at Warn); the next change is
-// tried again. Run it in its own goroutine:
+// tried again. Replace the file atomically (write a new file, then rename
+// it over the old one), or a read may catch it half-written. Run it in its
+// own goroutine:
 //
 //	go d.WatchRulesFile(ctx, "/etc/kafkanat/rules", 0, nil)
 func (d *Dialer) WatchRulesFile(ctx context.Context, path string, interval time.Duration, onError func(error)) error {
