@@ -189,4 +189,3 @@ func hintFor(address string, err error) string {
 	}
 	return hint
 }
-

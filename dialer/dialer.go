@@ -79,7 +79,6 @@ type Config struct {
 	Hook Hook
 }
 
-
 // Dialer rewrites each address by rule and dials it over its route. It
 // is safe for concurrent use. Nothing is cached between dials: every dial
 // evaluates the rules again, so a table replaced with SetRules takes
@@ -298,7 +297,6 @@ func (d *Dialer) logFailure(ctx context.Context, e *Error, start time.Time) {
 		slog.String("route", e.Route), slog.Duration("duration", time.Since(start)),
 		slog.String("error", e.Error()))
 }
-
 
 // routeError is one route's failure among several.
 type routeError struct {
