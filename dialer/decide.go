@@ -179,11 +179,11 @@ func hintFor(address string, err error) string {
 	if !errors.As(err, &dns) || !dns.IsNotFound {
 		return ""
 	}
-	host, port, splitErr := net.SplitHostPort(address)
+	host, _, splitErr := net.SplitHostPort(address)
 	if splitErr != nil {
 		return ""
 	}
-	hint := fmt.Sprintf("%s does not resolve here and no rule matched it: add a rule such as %q", host, address+" => HOST:"+port)
+	hint := fmt.Sprintf("%s does not resolve here and no rule matched it: add a rule such as %q", host, address+" => HOST:PORT")
 	if i := strings.IndexByte(host, '.'); i > 0 && i < len(host)-1 {
 		hint += fmt.Sprintf(" or %q", "*"+host[i:]+" via socks5://GATEWAY:1080")
 	}

@@ -311,7 +311,7 @@ func TestUnresolvableNameSuggestsRule(t *testing.T) {
 	require.ErrorAs(t, err, &dns)
 	msg := err.Error()
 	assert.True(t, strings.HasPrefix(msg, "kafkanat: dial b1.kafka.internal.invalid:9092 via direct (no rule matched): "), msg)
-	assert.Contains(t, msg, `b1.kafka.internal.invalid does not resolve here and no rule matched it: add a rule such as "b1.kafka.internal.invalid:9092 => HOST:9092" or "*.kafka.internal.invalid via socks5://GATEWAY:1080"`)
+	assert.Contains(t, msg, `b1.kafka.internal.invalid does not resolve here and no rule matched it: add a rule such as "b1.kafka.internal.invalid:9092 => HOST:PORT" or "*.kafka.internal.invalid via socks5://GATEWAY:1080"`)
 	var op *net.OpError
 	require.ErrorAs(t, err, &op)
 	assert.Equal(t, "dial", op.Op)
