@@ -58,7 +58,9 @@ func InfoOf(c net.Conn) (ConnInfo, bool) { return dialer.InfoOf(c) }
 // New returns a DialFunc that rewrites and routes every address by opts.
 // It never panics: if the options are invalid, every dial returns the
 // error (matching ErrConfig), so a misconfigured client fails at its first
-// dial with the reason. Use NewDialer to get the error up front.
+// dial with the reason. Use NewDialer to get the error up front, and to
+// Close what ssh:// routes hold open (with New, their SSH connection lives
+// as long as the program).
 func New(opts ...Option) DialFunc {
 	d, err := NewDialer(opts...)
 	if err != nil {

@@ -84,8 +84,9 @@ func Rules(text string) Option {
 // Via sets the default route, overriding the default of "direct": the
 // route of rules without "via" and of addresses no rule matched. route is
 // "direct", a URL (socks5://[user:pass@]host:port, socks5h://...,
-// http://[user:pass@]host:port, https://...) or a name given with Route.
-// Several routes, comma-separated, are tried in order.
+// http://[user:pass@]host:port, https://..., ssh://user[:pass]@host:22?key=PATH)
+// or a name given with Route. Several routes, comma-separated, are tried in
+// order. See package socks and tunnel (NewHTTP, NewSSH) for each URL's form.
 //
 //	kafkanat.Via("socks5://gateway:1080")
 func Via(route string) Option {
@@ -94,7 +95,7 @@ func Via(route string) Option {
 		for _, ref := range strings.Split(route, ",") {
 			ref = strings.TrimSpace(ref)
 			if ref == "" {
-				c.err = fmt.Errorf("Via(%q): empty route", route)
+				c.err = fmt.Errorf("Via(%q): empty route", redactRoutes(route))
 				return
 			}
 			refs = append(refs, ref)
@@ -258,4 +259,13 @@ func lookupEnv(names ...string) (name, value string) {
 		}
 	}
 	return names[0], ""
+}
+
+// redactRoutes hides the passwords of a comma-separated route list.
+func redactRoutes(routes string) string {
+	parts := strings.Split(routes, ",")
+	for i, p := range parts {
+		parts[i] = strings.Replace(p, strings.TrimSpace(p), rewrite.RouteRef{Name: strings.TrimSpace(p)}.String(), 1)
+	}
+	return strings.Join(parts, ",")
 }

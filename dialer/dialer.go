@@ -151,7 +151,7 @@ func newDialer(cfg Config) (*Dialer, error) {
 		r, err := d.routes.resolve(strings.TrimSpace(ref))
 		if err != nil {
 			d.routes.close()
-			return nil, fmt.Errorf("Via(%q): %w", ref, err)
+			return nil, fmt.Errorf("Via(%q): %w", rewrite.RouteRef{Name: ref}.String(), err)
 		}
 		d.defaultRoutes = append(d.defaultRoutes, r)
 	}

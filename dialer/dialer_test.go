@@ -380,7 +380,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown route in rule", dialer.Config{Rules: rules(t, "a.invalid => 127.0.0.1\nb.invalid via  nowhere")},
 			`kafkanat: rules line 2, column 16: unknown route "nowhere": not "direct", a route URL, or a name given with Route`},
 		{"unsupported scheme", dialer.Config{Rules: rules(t, "a.invalid via ftp://u:secret@127.0.0.1:21")},
-			`kafkanat: rules line 1, column 15: route ftp://u:xxxxx@127.0.0.1:21: unsupported scheme "ftp" (use socks5, socks5h, http or https)`},
+			`kafkanat: rules line 1, column 15: route ftp://u:xxxxx@127.0.0.1:21: unsupported scheme "ftp" (use socks5, socks5h, http, https or ssh)`},
 		{"unknown Via", dialer.Config{Via: []string{"gw"}},
 			`kafkanat: Via("gw"): unknown route "gw": not "direct", a route URL, or a name given with Route`},
 		{"negative timeout", dialer.Config{DialTimeout: -time.Second}, "kafkanat: DialTimeout -1s is negative"},

@@ -68,6 +68,9 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("kafkanat: dial ")
+	if e.Address == "" {
+		b.WriteString(`""`)
+	}
 	b.WriteString(e.Address)
 	if e.Target != "" && e.Target != e.Address {
 		b.WriteString(" => ")
@@ -93,8 +96,29 @@ func (e *Error) Error() string {
 		b.WriteString("; ")
 		b.WriteString(e.hint)
 	}
+	return escapeControl(b.String())
+}
+
+// escapeControl escapes control characters, which a hostile broker can put
+// in the address it advertises: clients log these messages, and a raw CR
+// or LF would let the address forge log lines.
+func escapeControl(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
 	return b.String()
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
@@ -130,7 +154,7 @@ func reason(err error, route string) string {
 	if errors.As(err, &op) && op == err && op.Op == "dial" && op.Err != nil {
 		return op.Err.Error()
 	}
-	msg := err.Error()
+	msg := strings.TrimPrefix(err.Error(), "kafkanat: ")
 	if route != "" {
 		if rest, ok := strings.CutPrefix(msg, route+": "); ok {
 			return rest

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/net/proxy"
 
+	"github.com/kafkanat/kafkanat/rewrite"
 	"github.com/kafkanat/kafkanat/socks"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
@@ -97,7 +98,7 @@ func (s *routeSet) build(ref string) (*route, error) {
 	u, err := url.Parse(ref)
 	if err != nil {
 		// url.Parse quotes the input, password included: say only what kind of URL failed.
-		return nil, fmt.Errorf("route URL %q does not parse", redactRef(ref))
+		return nil, fmt.Errorf("route URL %q does not parse", rewrite.RouteRef{Name: ref}.String())
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "socks5", "socks5h":
@@ -112,20 +113,15 @@ func (s *routeSet) build(ref string) (*route, error) {
 			return nil, err
 		}
 		return &route{name: d.String(), d: d}, nil
+	case "ssh":
+		d, err := tunnel.NewSSH(u, s.direct.d)
+		if err != nil {
+			return nil, err
+		}
+		return &route{name: d.String(), d: d}, nil
 	default:
-		return nil, fmt.Errorf("route %s: unsupported scheme %q (use socks5, socks5h, http or https)", u.Redacted(), u.Scheme)
+		return nil, fmt.Errorf("route %s: unsupported scheme %q (use socks5, socks5h, http, https or ssh)", u.Redacted(), u.Scheme)
 	}
-}
-
-// redactRef hides anything between "://" and "@" in a route reference that
-// could not be parsed as a URL.
-func redactRef(ref string) string {
-	i := strings.Index(ref, "://")
-	j := strings.LastIndex(ref, "@")
-	if i < 0 || j < i {
-		return ref
-	}
-	return ref[:i+3] + "xxxxx" + ref[j:]
 }
 
 // names returns the display names of rs, comma-separated.

@@ -83,9 +83,12 @@ func KfakeOptions(opts ...kfake.Opt) ClusterOption {
 // Methods are safe for concurrent use.
 type Cluster struct {
 	kf         *kfake.Cluster
-	advertised []string          // node order, as given
-	addrs      []string          // node order, real loopback host:port
-	real       map[string]string // normalized advertised address -> real address
+	advertised []string // node order, as given
+
+	mu    sync.Mutex            // guards what MoveBroker changes
+	addrs []string              // node order, real loopback host:port
+	real  map[string]string     // normalized advertised address -> real address
+	lns   []*advertisedListener // node order
 }
 
 // NewCluster starts a cluster with the given options. Every broker listens on
@@ -132,10 +135,14 @@ func NewCluster(opts ...ClusterOption) (*Cluster, error) {
 			return nil, fmt.Errorf("kafkanattest: broker %d: %w", created, err)
 		}
 		adv := advertised[created]
+		al := newAdvertisedListener(ln, adv)
+		c.mu.Lock()
 		c.addrs = append(c.addrs, ln.Addr().String())
 		c.real[normalize(adv)] = ln.Addr().String()
+		c.lns = append(c.lns, al)
+		c.mu.Unlock()
 		created++
-		return &advertisedListener{Listener: ln, addr: advertisedAddr(adv)}, nil
+		return al, nil
 	}
 
 	// Ours go last so that they win over the same options in KfakeOptions.
@@ -231,7 +238,10 @@ func (c *Cluster) Advertised() []string {
 
 // Addrs returns the real loopback address ("127.0.0.1:port") each broker
 // listens on, in node order. Use one as the bootstrap (seed) address.
+// After MoveBroker it reports the broker's new address.
 func (c *Cluster) Addrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return append([]string(nil), c.addrs...)
 }
 
@@ -239,6 +249,8 @@ func (c *Cluster) Addrs() []string {
 // listener, one "<advertised> => <real>" line per broker in node order, ready
 // for kafkanat.Rules.
 func (c *Cluster) Rules() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var b strings.Builder
 	for i, adv := range c.advertised {
 		fmt.Fprintf(&b, "%s => %s\n", adv, c.addrs[i])
@@ -259,7 +271,9 @@ func (c *Cluster) DialAdvertised(ctx context.Context, network, address string) (
 		return nil, &net.OpError{Op: "dial", Net: network,
 			Err: fmt.Errorf("kafkanattest: DialAdvertised %q: network %q not supported, want tcp", address, network)}
 	}
+	c.mu.Lock()
 	target, ok := c.real[normalize(address)]
+	c.mu.Unlock()
 	if !ok {
 		return nil, &net.OpError{Op: "dial", Net: network,
 			Err: fmt.Errorf("kafkanattest: %q is not an address this cluster advertises (it advertises %s)", address, strings.Join(c.advertised, ", "))}
@@ -280,15 +294,6 @@ func (c *Cluster) Kfake() *kfake.Cluster {
 func (c *Cluster) Close() {
 	c.kf.Close()
 }
-
-// advertisedListener is a real loopback listener whose Addr reports the
-// broker's advertised address: kfake advertises ln.Addr().String().
-type advertisedListener struct {
-	net.Listener
-	addr advertisedAddr
-}
-
-func (l *advertisedListener) Addr() net.Addr { return l.addr }
 
 // advertisedAddr is a net.Addr holding a host:port that need not resolve.
 type advertisedAddr string

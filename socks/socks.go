@@ -141,7 +141,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if err := checkAddress(address); err != nil {
 		return nil, &dialError{route: d.name, what: what, err: err}
 	}
-	capt := &capture{forward: d.forward}
+	capt := &capture{forward: d.forward, authOffered: d.auth != nil}
 	xd, err := proxy.SOCKS5("tcp", d.proxyAddr, d.auth, capt)
 	if err != nil {
 		return nil, &dialError{route: d.name, what: what, err: err}
@@ -177,6 +177,10 @@ func (d *Dialer) handshakeError(ctx context.Context, h *handshakeConn, address s
 			e.what = "the proxy could not connect to " + address
 			e.reply = true
 		}
+	case h.version >= 0 && h.version != socksVersion:
+		e.what = fmt.Sprintf("the proxy does not speak SOCKS5 (its reply starts with byte 0x%02x)", h.version)
+	case h.unoffered:
+		e.what = fmt.Sprintf("the proxy chose authentication method 0x%02x, which was not offered", h.method)
 	case h.authSent:
 		e.what = fmt.Sprintf("authentication as user %q failed", d.auth.User)
 	case h.method == noAcceptableMethods && d.auth == nil:
@@ -229,6 +233,8 @@ func checkAddress(address string) error {
 }
 
 const (
+	noAuth              = 0x00
+	userPassword        = 0x02
 	noAcceptableMethods = 0xff
 	authVersion         = 0x01 // first byte of an RFC 1929 request
 	socksVersion        = 0x05 // first byte of an RFC 1928 request
@@ -241,8 +247,9 @@ const (
 // capture is the forward dialer handed to x/net for one dial: it keeps the
 // conn it returned so that DialContext can return it unwrapped.
 type capture struct {
-	forward proxy.ContextDialer
-	conn    *handshakeConn
+	forward     proxy.ContextDialer
+	authOffered bool // the dial offers user/password authentication
+	conn        *handshakeConn
 }
 
 func (f *capture) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
@@ -253,7 +260,7 @@ func (f *capture) DialContext(ctx context.Context, network, address string) (net
 	if c == nil {
 		return nil, errors.New("forward dialer returned neither a conn nor an error")
 	}
-	f.conn = &handshakeConn{Conn: c, method: -1}
+	f.conn = &handshakeConn{Conn: c, method: -1, version: -1, authOffered: f.authOffered}
 	return f.conn, nil
 }
 
@@ -266,9 +273,12 @@ func (f *capture) Dial(network, address string) (net.Conn, error) {
 // goroutine reads and writes (its cancel watcher only sets deadlines).
 type handshakeConn struct {
 	net.Conn
+	authOffered bool
 	writes      int
 	read        int // bytes read so far
+	version     int // first byte of the proxy's first reply; -1 until read
 	method      int // authentication method the proxy chose; -1 until read
+	unoffered   bool
 	authSent    bool
 	requestSent bool
 }
@@ -286,11 +296,27 @@ func (c *handshakeConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// errUnoffered fails a handshake in which the proxy chose a method the
+// client did not offer: x/net would go on as if it had chosen none and wait
+// for a reply that never comes.
+var errUnoffered = errors.New("the proxy chose an authentication method that was not offered")
+
 func (c *handshakeConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	// The method is the second byte of the proxy's first reply.
+	// The proxy's first reply is its version, then the method it chose.
+	if c.read == 0 && n >= 1 {
+		c.version = int(p[0])
+	}
 	if c.read < 2 && c.read+n >= 2 {
 		c.method = int(p[1-c.read])
+		offered := c.method == noAuth || c.method == noAcceptableMethods || (c.authOffered && c.method == userPassword)
+		if c.version == socksVersion && !offered {
+			// Report no bytes: io.ReadFull drops an error that comes
+			// with the bytes it asked for.
+			c.unoffered = true
+			c.read += n
+			return 0, errUnoffered
+		}
 	}
 	c.read += n
 	return n, err
