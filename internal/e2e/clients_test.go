@@ -117,12 +117,19 @@ func values() []string {
 // partition.
 func franzRoundTrip(t *testing.T, seed string, dial kafkanat.DialFunc) *recording {
 	t.Helper()
+	return franzRoundTripWith(t, seed, dial)
+}
+
+// franzRoundTripWith is franzRoundTrip with opts (SASL, ...) added to both
+// the producer and the consumer.
+func franzRoundTripWith(t *testing.T, seed string, dial kafkanat.DialFunc, opts ...kgo.Opt) *recording {
+	t.Helper()
 	rec := &recording{dial: dial}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	prod, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.Dialer(rec.DialContext),
-		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	prod, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seed), kgo.Dialer(rec.DialContext),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner())}, opts...)...)
 	require.NoError(t, err)
 	defer prod.Close()
 	var rs []*kgo.Record
@@ -131,8 +138,8 @@ func franzRoundTrip(t *testing.T, seed string, dial kafkanat.DialFunc) *recordin
 	}
 	require.NoError(t, prod.ProduceSync(ctx, rs...).FirstErr())
 
-	cons, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.Dialer(rec.DialContext),
-		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cons, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seed), kgo.Dialer(rec.DialContext),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	require.NoError(t, err)
 	defer cons.Close()
 	var got []string
@@ -158,6 +165,13 @@ func franzRoundTrip(t *testing.T, seed string, dial kafkanat.DialFunc) *recordin
 // consumes with a sarama consumer group.
 func saramaRoundTrip(t *testing.T, seed string, dial kafkanat.DialFunc) *recording {
 	t.Helper()
+	return saramaRoundTripWith(t, seed, dial, nil)
+}
+
+// saramaRoundTripWith is saramaRoundTrip with configure (Net.TLS,
+// Net.SASL, ...), when not nil, applied to the config of every client.
+func saramaRoundTripWith(t *testing.T, seed string, dial kafkanat.DialFunc, configure func(*sarama.Config)) *recording {
+	t.Helper()
 	rec := &recording{dial: dial}
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_0_0_0
@@ -168,6 +182,9 @@ func saramaRoundTrip(t *testing.T, seed string, dial kafkanat.DialFunc) *recordi
 	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Group.Rebalance.Timeout = 10 * time.Second
+	if configure != nil {
+		configure(cfg)
+	}
 
 	prod, err := sarama.NewSyncProducer([]string{seed}, cfg)
 	require.NoError(t, err)

@@ -28,6 +28,20 @@ var keyLines = map[string][]string{
 	"quickstart": {
 		`^   consumed 9 records$`,
 	},
+	"ssh-bastion": {
+		`^produced and consumed 9 records through the bastion$`,
+		`^SSH connections to the bastion: 1, carrying \d+ broker connections$`,
+	},
+	"tls": {
+		`^   produced 9 records to tls-demo and consumed them back$`,
+	},
+	"kafka-go": {
+		`^   wrote 9 messages to kafka-go-demo$`,
+		`^   read 9 messages back$`,
+	},
+	"stats-expvar": {
+		`^closed connections: [1-9]\d*$`,
+	},
 	"scenario1-reverse-tunnel": {
 		`^   dial kafka:9092 => 127\.0\.0\.1:\d+ via direct \(rule 1: kafka:9092 => 127\.0\.0\.1:\d+\)$`,
 		`^   produced 10 records to tasks and consumed them back$`,
