@@ -107,6 +107,9 @@ func New(proxyURL *url.URL, forward proxy.ContextDialer) (*Dialer, error) {
 // the port made explicit, for example socks5://alice:xxxxx@gw:1080.
 func (d *Dialer) String() string { return d.name }
 
+// GoString keeps %#v from printing credentials: it shows the redacted URL.
+func (d *Dialer) GoString() string { return "&socks.Dialer{" + strconv.Quote(d.name) + "}" }
+
 // Dial is DialContext with context.Background(), for users of proxy.Dialer.
 func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)

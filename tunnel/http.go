@@ -147,6 +147,9 @@ func NewHTTP(proxyURL *url.URL, forward proxy.ContextDialer, tlsConfig *tls.Conf
 // the port made explicit, for example http://alice:xxxxx@proxy:3128.
 func (d *HTTPDialer) String() string { return d.name }
 
+// GoString keeps %#v from printing credentials: it shows the redacted URL.
+func (d *HTTPDialer) GoString() string { return "&tunnel.HTTPDialer{" + strconv.Quote(d.name) + "}" }
+
 // Dial is DialContext with context.Background(), for users of proxy.Dialer.
 func (d *HTTPDialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)

@@ -357,6 +357,9 @@ func NewSSHConfig(addr string, cfg *ssh.ClientConfig, forward proxy.ContextDiale
 // ssh://alice@bastion:22?key=/home/alice/.ssh/id_ed25519.
 func (d *SSHDialer) String() string { return d.name }
 
+// GoString keeps %#v from printing credentials: it shows the redacted URL.
+func (d *SSHDialer) GoString() string { return "&tunnel.SSHDialer{" + strconv.Quote(d.name) + "}" }
+
 // Dial is DialContext with context.Background(), for users of proxy.Dialer.
 func (d *SSHDialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
