@@ -18,7 +18,8 @@ type Info struct {
 
 // Conn is the connection a Dialer returns (inside a *tls.Conn when the
 // Dialer does TLS). Read and Write go straight to the route's connection:
-// Conn adds no copy and no goroutine, only byte counters. Deadlines,
+// Conn adds no copy and no goroutine, only its own byte counters (the
+// route's totals add them up when asked, so conns share no counter). Deadlines,
 // CloseWrite and CloseRead reach the underlying connection.
 type Conn struct {
 	c      net.Conn
@@ -32,8 +33,9 @@ type Conn struct {
 }
 
 func newConn(c net.Conn, info Info, stats *routeStats, hook Hook) *Conn {
-	stats.open.Add(1)
-	return &Conn{c: c, info: info, stats: stats, hook: hook, opened: time.Now()}
+	kc := &Conn{c: c, info: info, stats: stats, hook: hook, opened: time.Now()}
+	stats.opened(kc)
+	return kc
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -49,7 +51,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.c.Read(b)
 	if n > 0 {
 		c.read.Add(uint64(n))
-		c.stats.read.Add(uint64(n))
 	}
 	return n, err
 }
@@ -59,7 +60,6 @@ func (c *Conn) Write(b []byte) (int, error) {
 	n, err := c.c.Write(b)
 	if n > 0 {
 		c.written.Add(uint64(n))
-		c.stats.written.Add(uint64(n))
 	}
 	return n, err
 }
@@ -68,7 +68,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 // Dialer's stats and hook.
 func (c *Conn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
-		c.stats.open.Add(-1)
+		c.stats.closed(c)
 		if c.hook != nil {
 			c.hook.ConnClosed(CloseEvent{Info: c.info, Open: time.Since(c.opened), BytesRead: c.read.Load(), BytesWritten: c.written.Load()})
 		}

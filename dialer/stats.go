@@ -3,6 +3,7 @@ package dialer
 import (
 	"math/bits"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -37,14 +38,36 @@ type Latency struct {
 // latencyBuckets: bucket i counts durations d with bits.Len64(µs(d)) == i.
 const latencyBuckets = 40
 
-// routeStats are a route's counters, updated without locks.
+// routeStats are a route's counters. Dial counters are updated without
+// locks; bytes are counted by each Conn alone (no counter shared between
+// conns on the data path), and summed here when a conn closes or Stats is
+// called.
 type routeStats struct {
 	dials, failures    atomic.Uint64
-	open               atomic.Int64
-	read, written      atomic.Uint64
 	sumNanos           atomic.Uint64
 	minNanos, maxNanos atomic.Int64
 	buckets            [latencyBuckets]atomic.Uint64
+
+	mu                        sync.Mutex
+	open                      map[*Conn]struct{}
+	closedRead, closedWritten uint64 // bytes of the conns already closed
+}
+
+func (s *routeStats) opened(c *Conn) {
+	s.mu.Lock()
+	if s.open == nil {
+		s.open = map[*Conn]struct{}{}
+	}
+	s.open[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *routeStats) closed(c *Conn) {
+	s.mu.Lock()
+	delete(s.open, c)
+	s.closedRead += c.read.Load()
+	s.closedWritten += c.written.Load()
+	s.mu.Unlock()
 }
 
 func (s *routeStats) dialed(d time.Duration, err error) {
@@ -70,14 +93,15 @@ func (s *routeStats) dialed(d time.Duration, err error) {
 }
 
 func (s *routeStats) snapshot(name string) RouteStats {
-	rs := RouteStats{
-		Route:        name,
-		Dials:        s.dials.Load(),
-		Failures:     s.failures.Load(),
-		Open:         s.open.Load(),
-		BytesRead:    s.read.Load(),
-		BytesWritten: s.written.Load(),
+	rs := RouteStats{Route: name, Dials: s.dials.Load(), Failures: s.failures.Load()}
+	s.mu.Lock()
+	rs.Open = int64(len(s.open))
+	rs.BytesRead, rs.BytesWritten = s.closedRead, s.closedWritten
+	for c := range s.open {
+		rs.BytesRead += c.read.Load()
+		rs.BytesWritten += c.written.Load()
 	}
+	s.mu.Unlock()
 	var counts [latencyBuckets]uint64
 	var n uint64
 	for i := range counts {

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// peerTB lets the harness start real peers with package internal/peers,
+// which is written for tests: it implements the testing.TB methods peers
+// calls. Fatal and Skip end the call to startPeer (as they end a test),
+// cleanups run at close. The embedded testing.TB is nil: a method peers
+// does not call panics, and startPeer reports that as an error.
+type peerTB struct {
+	testing.TB
+	log io.Writer
+
+	mu       sync.Mutex
+	cleanups []func()
+	failed   bool
+}
+
+func newPeerTB(log io.Writer) *peerTB { return &peerTB{log: log} }
+
+// peerAbort is the panic value of Fatal and Skip.
+type peerAbort struct {
+	skip bool
+	msg  string
+}
+
+func (p *peerTB) Helper()      {}
+func (p *peerTB) Name() string { return "datapath" }
+func (p *peerTB) Failed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failed
+}
+func (p *peerTB) Log(args ...any)                 { fmt.Fprintln(p.log, args...) }
+func (p *peerTB) Logf(format string, args ...any) { fmt.Fprintf(p.log, format+"\n", args...) }
+func (p *peerTB) Error(args ...any)               { p.fail(); p.Log(args...) }
+func (p *peerTB) Errorf(format string, args ...any) {
+	p.fail()
+	p.Logf(format, args...)
+}
+func (p *peerTB) Fatal(args ...any) { p.fail(); panic(peerAbort{msg: fmt.Sprint(args...)}) }
+func (p *peerTB) Fatalf(format string, args ...any) {
+	p.fail()
+	panic(peerAbort{msg: fmt.Sprintf(format, args...)})
+}
+func (p *peerTB) Skip(args ...any) { panic(peerAbort{skip: true, msg: fmt.Sprint(args...)}) }
+func (p *peerTB) Skipf(format string, args ...any) {
+	panic(peerAbort{skip: true, msg: fmt.Sprintf(format, args...)})
+}
+func (p *peerTB) Cleanup(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cleanups = append(p.cleanups, f)
+}
+
+// TempDir returns a new directory, removed at close.
+func (p *peerTB) TempDir() string {
+	dir, err := os.MkdirTemp("", "kafkanat-datapath-")
+	if err != nil {
+		p.Fatalf("creating a temp dir: %v", err)
+	}
+	p.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func (p *peerTB) fail() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failed = true
+}
+
+// close runs the cleanups, last registered first. Calling it again does
+// nothing.
+func (p *peerTB) close() {
+	p.mu.Lock()
+	fs := p.cleanups
+	p.cleanups = nil
+	p.mu.Unlock()
+	for _, f := range slices.Backward(fs) {
+		f()
+	}
+}
+
+// startPeer runs start, a function of package peers, with tb. A missing
+// binary becomes an error wrapping errSkip (unless CI=true, where peers
+// fails instead); a failure to start, an error.
+func startPeer(tb testing.TB, start func(testing.TB) string) (url string, err error) {
+	defer func() {
+		switch v := recover().(type) {
+		case nil:
+		case peerAbort:
+			if v.skip {
+				err = fmt.Errorf("%w: %s", errSkip, v.msg)
+			} else {
+				err = errors.New(v.msg)
+			}
+		default:
+			err = fmt.Errorf("starting a peer: %v", v)
+		}
+	}()
+	return start(tb), nil
+}
+
+// startSocat starts socat forwarding 127.0.0.1:port to target, forking a
+// process per connection, and returns a function that stops it and every
+// process it forked. With nodelay, both of socat's sockets set TCP_NODELAY
+// (by default socat leaves Nagle's algorithm on). socat is Debian's package
+// socat.
+func startSocat(port int, target string, nodelay bool) (stop func(), err error) {
+	bin := findBinary("socat")
+	if bin == "" {
+		msg := "socat not installed (Debian package socat)"
+		if os.Getenv("CI") == "true" {
+			return nil, errors.New(msg + "; CI must install it")
+		}
+		return nil, fmt.Errorf("%w: %s", errSkip, msg)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	listen, connect := fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "TCP:"+target
+	if nodelay {
+		listen, connect = listen+",nodelay", connect+",nodelay"
+	}
+	cmd := exec.Command(bin, listen, connect)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	setProcAttr(cmd)
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting socat: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	stop = func() {
+		terminate(cmd)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+		}
+		kill(cmd)
+		<-exited
+	}
+	// Wait until it accepts; a probe conn makes socat fork a child that
+	// connects to the broker and goes away when the probe closes.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return stop, nil
+		}
+		select {
+		case <-exited:
+			stop()
+			return nil, fmt.Errorf("socat on %s exited before accepting: %s", addr, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, fmt.Errorf("socat not accepting on %s after 10s: %v; output: %s", addr, err, out.String())
+		}
+	}
+}
+
+// findBinary returns the path of an executable, found in PATH or in the
+// directories Debian installs programs and daemons in, or "".
+func findBinary(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/bin", "/usr/sbin", "/sbin", "/bin"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// freePorts returns n loopback TCP ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		// Held until all are found, so that the n ports differ.
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// syncBuffer collects a process's output, written by exec's copying
+// goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.buf) == 0 {
+		return "(no output)"
+	}
+	return string(b.buf)
+}
