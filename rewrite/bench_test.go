@@ -80,7 +80,13 @@ func BenchmarkMatch(b *testing.B) {
 }
 
 // BenchmarkCompile100k reports Compile of 100k mixed rules (Parse excluded).
+// One op takes a few hundred milliseconds, so a fixed iteration count meant
+// for BenchmarkMatch (-benchtime 2000x) would run for many minutes: above 50
+// iterations it skips, asking for an explicit small count.
 func BenchmarkCompile100k(b *testing.B) {
+	if b.N > 50 {
+		b.Skipf("%d compiles of 100k rules would take minutes; run -bench Compile100k -benchtime 5x", b.N)
+	}
 	var sb strings.Builder
 	for i := range 100_000 {
 		rule, _ := benchRule(kinds[i%len(kinds)], i)
@@ -92,9 +98,81 @@ func BenchmarkCompile100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	// A b.N loop rather than b.Loop, so that b.N is known before the work.
+	for range b.N {
 		if _, err := rewrite.Compile(rules); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCompileByKind reports Compile of 100k rules of a single kind
+// (Parse excluded), to show which kind dominates BenchmarkCompile100k. Like
+// it, it skips above 50 iterations.
+func BenchmarkCompileByKind(b *testing.B) {
+	for _, kind := range kinds {
+		b.Run(kind, func(b *testing.B) {
+			if b.N > 50 {
+				b.Skipf("%d compiles of 100k rules would take minutes; run -bench CompileByKind -benchtime 5x", b.N)
+			}
+			var sb strings.Builder
+			for i := range 100_000 {
+				rule, _ := benchRule(kind, i)
+				sb.WriteString(rule)
+				sb.WriteByte('\n')
+			}
+			rules, err := rewrite.Parse("rules", sb.String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := rewrite.Compile(rules); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMatchRealistic reports Match on a table shaped like a large
+// deployment: 100k exact rules (one per broker of many clusters), then 1k
+// wildcard rules, then a few placeholder and regex rules and a catch-all
+// route. Specific rules come first, as first-match order requires, so an
+// exact hit never scans the patterns below it.
+func BenchmarkMatchRealistic(b *testing.B) {
+	var sb strings.Builder
+	add := func(kind string, from, to int) {
+		for i := from; i < to; i++ {
+			rule, _ := benchRule(kind, i)
+			sb.WriteString(rule)
+			sb.WriteByte('\n')
+		}
+	}
+	// Distinct numbers per kind, so that each address below matches only
+	// the rule of its kind (and the catch-all).
+	add("exact", 0, 100_000)
+	add("wildcard", 100_000, 101_000)
+	add("placeholder", 200_000, 200_010)
+	add("regex", 300_000, 300_010)
+	sb.WriteString("* via socks5://127.0.0.1:1080\n")
+	tab := table(b, sb.String())
+	for _, c := range []struct{ name, addr string }{
+		{"exact", "b50000.c50000.example.com:9092"},
+		{"wildcard", "b1.c100500.example.com:9092"},
+		{"placeholder", "b7.c200005.example.com:9092"},
+		{"regex", "c300005.b7.example.com:9092"},
+		{"catch-all", "nothing.example.org:9092"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok, err := tab.Match(c.addr); !ok || err != nil {
+					b.Fatalf("Match(%q) = %v, %v", c.addr, ok, err)
+				}
+			}
+		})
 	}
 }

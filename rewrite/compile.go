@@ -397,7 +397,37 @@ func compilePattern(s string, p *pattern) *ruleErr {
 	return p.compilePort(s[colon+1:], colon+1)
 }
 
+// checkLiteralHost validates host[from:], a host without placeholders or
+// wildcards, and returns it in lower case.
+func checkLiteralHost(host string, from int) (string, *ruleErr) {
+	start := from
+	for i := from; i <= len(host); i++ {
+		switch {
+		case i == len(host) || host[i] == '.':
+			if i == start {
+				return "", patErr(start, "empty label in host %q", host)
+			}
+			start = i + 1
+		case !isHostChar(host[i]):
+			return "", patErr(i, "invalid character %q in host", host[i])
+		}
+	}
+	return lower(host[from:]), nil
+}
+
 func (p *pattern) compileHost(host string) *ruleErr {
+	// Fast paths for the indexed kinds, which a big table is made of.
+	var e *ruleErr
+	switch {
+	case !strings.ContainsAny(host, "{*"):
+		p.host = hostLit
+		p.hostLit, e = checkLiteralHost(host, 0)
+		return e
+	case strings.HasPrefix(host, "*.") && !strings.ContainsAny(host[2:], "{*"):
+		p.host = hostWild
+		p.hostLit, e = checkLiteralHost(host, 2)
+		return e
+	}
 	var labels []labelTmpl
 	placeholders := false
 	start := 0
@@ -554,18 +584,23 @@ func compileRegex(src string, p *pattern) *ruleErr {
 	if src == "" {
 		return patErr(0, "empty regex after \"~\"")
 	}
+	// Parsing src alone first rejects "a)|(b", which would escape the
+	// anchoring group below, and gives errors that show the regex as written.
 	tree, err := syntax.Parse(src, syntax.Perl)
 	if err != nil {
 		return patErr(1, "invalid regex: %v", err)
 	}
-	if lit := upperLiteral(tree); lit != "" {
-		return patErr(1, "regex literal %q has upper-case letters, but hosts are matched in lower case: write it in lower case or add (?i)", lit)
+	if hasUpper(src) {
+		if lit := upperLiteral(tree); lit != "" {
+			return patErr(1, "regex literal %q has upper-case letters, but hosts are matched in lower case: write it in lower case or add (?i)", lit)
+		}
 	}
 	// Anchored: a rule about "kafka:9092" must not also match
 	// "kafka:90921" or "evil-kafka:9092".
 	re, err := regexp.Compile(`^(?:` + src + `)$`)
 	if err != nil {
-		return patErr(1, "invalid regex: %v", err)
+		// Only a \Q quote without \E gets here: it swallows the ")$".
+		return patErr(1, `invalid regex: \Q needs a closing \E`)
 	}
 	seen := map[string]bool{}
 	for _, name := range re.SubexpNames()[1:] {
@@ -910,16 +945,27 @@ func Compile(rules []Rule) (*Table, error) {
 		case !p.indexed():
 			t.linear = append(t.linear, pos)
 		case p.host == hostLit && p.port == portLit:
-			setLowest(t.exact, p.hostLit+":"+p.portLit, pos)
+			setLowest(t.exact, joinKey(r.Pattern, p.hostLit, p.portLit), pos)
 		case p.host == hostLit:
 			setLowest(t.host, p.hostLit, pos)
 		case p.port == portLit:
-			setLowest(t.wildPort, p.hostLit+":"+p.portLit, pos)
+			setLowest(t.wildPort, joinKey(r.Pattern, p.hostLit, p.portLit), pos)
 		default:
 			setLowest(t.wild, p.hostLit, pos)
 		}
 	}
 	return t, nil
+}
+
+// joinKey returns host+":"+port, reusing the end of the pattern when it
+// already reads so (the common case: no upper case, no leading zeros).
+func joinKey(pattern, host, port string) string {
+	if n := len(host) + 1 + len(port); len(pattern) >= n {
+		if tail := pattern[len(pattern)-n:]; tail[:len(host)] == host && tail[len(host)] == ':' && tail[len(host)+1:] == port {
+			return tail
+		}
+	}
+	return host + ":" + port
 }
 
 // setLowest records pos for key unless an earlier rule already has the key:

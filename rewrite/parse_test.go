@@ -147,6 +147,8 @@ func TestParseErrors(t *testing.T) {
 		{"~Kafka:1 => x", `rules line 1, column 2: regex literal "Kafka:1" has upper-case letters, but hosts are matched in lower case: write it in lower case or add (?i)`},
 		{`~(?P<port>\d+) => x`, `rules line 1, column 2: regex group name "port" is reserved: {port} is always the advertised port`},
 		{`~(?P<a>x)(?P<a>y):1 => z`, `rules line 1, column 2: regex group name "a" appears twice`},
+		{`~a)|(b => z`, "rules line 1, column 2: invalid regex: error parsing regexp: unexpected ): `a)|(b`"},
+		{`~\Qa => z`, `rules line 1, column 2: invalid regex: \Q needs a closing \E`},
 		{`~(?P<1>x):1 => z`, `rules line 1, column 2: invalid regex group name "1": use letters, digits and _, not starting with a digit`},
 
 		// Targets.
