@@ -3,7 +3,6 @@ package kafkanat_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/kafkanat/kafkanat"
+	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
@@ -33,24 +33,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func listen(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { defer c.Close(); _, _ = io.Copy(c, c) })
-		}
-	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
-}
-
 func info(t *testing.T, dial kafkanat.DialFunc, address string) kafkanat.ConnInfo {
 	t.Helper()
 	c, err := dial.Dial("tcp", address)
@@ -62,7 +44,7 @@ func info(t *testing.T, dial kafkanat.DialFunc, address string) kafkanat.ConnInf
 }
 
 func TestOptionsApplyInOrder(t *testing.T) {
-	a, b := listen(t), listen(t)
+	a, b := testnet.Echo(t), testnet.Echo(t)
 	dial := kafkanat.New(
 		kafkanat.Map("x.invalid:9092", a),
 		kafkanat.Rules("*.invalid => "+b),
@@ -87,7 +69,7 @@ func (r *countingRoute) DialContext(ctx context.Context, network, address string
 }
 
 func TestViaNamedRoute(t *testing.T) {
-	a := listen(t)
+	a := testnet.Echo(t)
 	r := &countingRoute{}
 	dial := kafkanat.New(kafkanat.Route("tun", r), kafkanat.Via("tun"), kafkanat.Map("x.invalid", "127.0.0.1"))
 	_, port, _ := net.SplitHostPort(a)

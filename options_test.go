@@ -10,6 +10,7 @@ import (
 
 	"github.com/kafkanat/kafkanat"
 	"github.com/kafkanat/kafkanat/dialer"
+	"github.com/kafkanat/kafkanat/internal/testnet"
 )
 
 func TestFromEnvironment(t *testing.T) {
@@ -79,7 +80,7 @@ func TestRulesFileOption(t *testing.T) {
 }
 
 func TestHookOption(t *testing.T) {
-	a := listen(t)
+	a := testnet.Echo(t)
 	var dials, closes int
 	dial := kafkanat.New(kafkanat.Map("x.invalid:1", a), kafkanat.Hook(dialer.HookFuncs{
 		Dial:  func(dialer.DialEvent) { dials++ },

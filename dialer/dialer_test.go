@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/kafkanat/kafkanat/dialer"
+	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/rewrite"
 )
@@ -29,42 +30,6 @@ func TestMain(m *testing.M) {
 	// Hidden names must fail here, in-process, not at the machine's DNS server.
 	net.DefaultResolver = kafkanattest.OfflineResolver()
 	goleak.VerifyTestMain(m)
-}
-
-// echoServer is a loopback listener that echoes every connection until
-// the peer half-closes, then closes its side.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
-
-// closedPort returns a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
 }
 
 // recorder is a named route that records every target it is asked for and
@@ -127,7 +92,7 @@ func roundTrip(t *testing.T, c net.Conn) {
 }
 
 func TestRewriteAndRoute(t *testing.T) {
-	echo := echoServer(t)
+	echo := testnet.Echo(t)
 	_, port, _ := net.SplitHostPort(echo)
 	rec := &recorder{}
 	d := newDialer(t, dialer.Config{
@@ -151,7 +116,7 @@ func TestRewriteAndRoute(t *testing.T) {
 }
 
 func TestNoRuleDialsDirectly(t *testing.T) {
-	echo := echoServer(t)
+	echo := testnet.Echo(t)
 	d := newDialer(t, dialer.Config{})
 	c, err := d.Dial("tcp", echo)
 	require.NoError(t, err)
@@ -162,7 +127,7 @@ func TestNoRuleDialsDirectly(t *testing.T) {
 }
 
 func TestLookupConsultedAtEveryDial(t *testing.T) {
-	echo1, echo2 := echoServer(t), echoServer(t)
+	echo1, echo2 := testnet.Echo(t), testnet.Echo(t)
 	var mu sync.Mutex
 	registry := map[string]string{"agent.invalid:9092": echo1}
 	calls := 0
@@ -212,7 +177,7 @@ func TestLookupConsultedAtEveryDial(t *testing.T) {
 }
 
 func TestLookupTargetKeepsPortAndErrors(t *testing.T) {
-	echo := echoServer(t)
+	echo := testnet.Echo(t)
 	host, port, _ := net.SplitHostPort(echo)
 	d := newDialer(t, dialer.Config{Lookup: func(_ context.Context, address string) (string, bool, error) {
 		switch address {
@@ -260,7 +225,7 @@ func TestStrictAndDenyNeverDial(t *testing.T) {
 }
 
 func TestFailoverTriesRoutesInOrder(t *testing.T) {
-	echo := echoServer(t)
+	echo := testnet.Echo(t)
 	rec := &recorder{}
 	boom := errors.New("tunnel down")
 	d := newDialer(t, dialer.Config{
@@ -274,7 +239,7 @@ func TestFailoverTriesRoutesInOrder(t *testing.T) {
 	info, _ := dialer.InfoOf(c)
 	assert.Equal(t, "rec", info.Route)
 
-	closed := closedPort(t)
+	closed := testnet.ClosedPort(t)
 	d = newDialer(t, dialer.Config{
 		Rules:  rules(t, "svc.invalid:9092 => "+closed+" via down, direct"),
 		Routes: map[string]proxy.ContextDialer{"down": failing{boom}},
@@ -289,7 +254,7 @@ func TestFailoverTriesRoutesInOrder(t *testing.T) {
 }
 
 func TestErrorMessageAndOpError(t *testing.T) {
-	closed := closedPort(t)
+	closed := testnet.ClosedPort(t)
 	d := newDialer(t, dialer.Config{Rules: rules(t, "# comment\nb2.abc.example.invalid:9094 => "+closed)})
 	_, err := d.Dial("tcp", "b2.abc.example.invalid:9094")
 	require.EqualError(t, err, "kafkanat: dial b2.abc.example.invalid:9094 => "+closed+" via direct (rule 1): connect: connection refused")
@@ -400,7 +365,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestCredentialsNeverPrinted(t *testing.T) {
-	closed := closedPort(t)
+	closed := testnet.ClosedPort(t)
 	var logs bytes.Buffer
 	d := newDialer(t, dialer.Config{
 		Rules:  rules(t, fmt.Sprintf("a.invalid:9092 => 127.0.0.1:9092 via socks5://alice:s3cret@%s, http://bob:hunter2@%s", closed, closed)),
@@ -419,7 +384,7 @@ func TestCredentialsNeverPrinted(t *testing.T) {
 }
 
 func TestLoggerAttributes(t *testing.T) {
-	echo := echoServer(t)
+	echo := testnet.Echo(t)
 	var logs bytes.Buffer
 	d := newDialer(t, dialer.Config{
 		Rules:  rules(t, "a.invalid:9092 => "+echo),
@@ -435,7 +400,7 @@ func TestLoggerAttributes(t *testing.T) {
 }
 
 func TestConnCloseWrite(t *testing.T) {
-	echo := echoServer(t)
+	echo := testnet.Echo(t)
 	d := newDialer(t, dialer.Config{Rules: rules(t, "a.invalid:1 => "+echo)})
 	c, err := d.Dial("tcp", "a.invalid:1")
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/kafkanat/kafkanat/dialer"
+	"github.com/kafkanat/kafkanat/internal/testnet"
 )
 
 func TestExplain(t *testing.T) {
@@ -71,8 +72,8 @@ func (e *events) ConnClosed(ev dialer.CloseEvent) {
 }
 
 func TestStatsAndHook(t *testing.T) {
-	echo := echoServer(t)
-	closed := closedPort(t)
+	echo := testnet.Echo(t)
+	closed := testnet.ClosedPort(t)
 	ev := &events{}
 	d := newDialer(t, dialer.Config{
 		Rules: rules(t, "ok.invalid:1 => "+echo+"\nbad.invalid:1 => "+closed+"\nfail.invalid:1 => "+echo+" via down, rec"),
@@ -131,7 +132,7 @@ func TestStatsAndHook(t *testing.T) {
 }
 
 func TestSetRulesTakesEffectAtNextDial(t *testing.T) {
-	echo1, echo2 := echoServer(t), echoServer(t)
+	echo1, echo2 := testnet.Echo(t), testnet.Echo(t)
 	d := newDialer(t, dialer.Config{Rules: rules(t, "broker.invalid:9092 => "+echo1), Strict: true})
 	c1, err := d.Dial("tcp", "broker.invalid:9092")
 	require.NoError(t, err)
@@ -155,7 +156,7 @@ func TestSetRulesTakesEffectAtNextDial(t *testing.T) {
 }
 
 func TestConcurrentSetRulesAndDials(t *testing.T) {
-	echo1, echo2 := echoServer(t), echoServer(t)
+	echo1, echo2 := testnet.Echo(t), testnet.Echo(t)
 	d := newDialer(t, dialer.Config{Rules: rules(t, "b.invalid:1 => "+echo1), Strict: true})
 	tables := [][]string{{echo1}, {echo2}}
 	var wg sync.WaitGroup
@@ -182,7 +183,7 @@ func TestConcurrentSetRulesAndDials(t *testing.T) {
 }
 
 func TestRulesFile(t *testing.T) {
-	echo1, echo2 := echoServer(t), echoServer(t)
+	echo1, echo2 := testnet.Echo(t), testnet.Echo(t)
 	path := filepath.Join(t.TempDir(), "rules")
 	require.NoError(t, os.WriteFile(path, []byte("# brokers\nbroker.invalid:9092 => "+echo1+"\n"), 0o600))
 	d := newDialer(t, dialer.Config{Strict: true})
@@ -245,7 +246,7 @@ func replaceFile(t *testing.T, path, text string) {
 }
 
 func TestNoProxy(t *testing.T) {
-	echo := echoServer(t)
+	echo := testnet.Echo(t)
 	rec := &recorder{}
 	d := newDialer(t, dialer.Config{
 		Rules:   rules(t, "mapped.invalid:1 => "+echo+"\nforced.invalid:1 => "+echo+" via rec"),

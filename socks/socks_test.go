@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 
+	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/socks"
 )
@@ -96,7 +97,7 @@ func TestString(t *testing.T) {
 }
 
 func TestDialThroughServer(t *testing.T) {
-	echo := startEcho(t)
+	echo := testnet.Echo(t)
 	for _, tc := range []struct {
 		name string
 		opts []kafkanattest.ProxyOption
@@ -114,8 +115,8 @@ func TestDialThroughServer(t *testing.T) {
 			if got := c.RemoteAddr().String(); got != srv.Addr() {
 				t.Errorf("RemoteAddr = %s, want the proxy %s", got, srv.Addr())
 			}
-			roundTrip(t, c, "hello through socks")
-			roundTrip(t, c, "and again")
+			testnet.RoundTrip(t, c, "hello through socks")
+			testnet.RoundTrip(t, c, "and again")
 			if got := srv.Targets(); !slices.Equal(got, []string{echo}) {
 				t.Errorf("proxy targets = %q, want [%s]", got, echo)
 			}
@@ -125,7 +126,7 @@ func TestDialThroughServer(t *testing.T) {
 
 func TestDialSendsNameUnresolved(t *testing.T) {
 	const hidden = "b1.kafka.internal.invalid:9092"
-	echo := startEcho(t)
+	echo := testnet.Echo(t)
 	for _, scheme := range []string{"socks5", "socks5h"} {
 		t.Run(scheme, func(t *testing.T) {
 			var mu sync.Mutex
@@ -150,7 +151,7 @@ func TestDialSendsNameUnresolved(t *testing.T) {
 				return d.DialContext(ctx, network, address)
 			}
 			c := dial(t, newDialer(t, u, forward), hidden)
-			roundTrip(t, c, "ping")
+			testnet.RoundTrip(t, c, "ping")
 			if got := srv.Targets(); !slices.Equal(got, []string{hidden}) {
 				t.Errorf("proxy received %q, want the name unresolved [%s]", got, hidden)
 			}
@@ -167,8 +168,8 @@ func TestDialWrongCredentials(t *testing.T) {
 	srv := newSOCKS5Server(t, kafkanattest.WithCredentials("alice", "right-secret"))
 	u := strings.Replace(srv.URL(), "right-secret", "wrong-secret", 1)
 	d := newDialer(t, u, nil)
-	c, err := d.DialContext(context.Background(), "tcp", startEcho(t))
-	err = mustFail(t, c, err)
+	c, err := d.DialContext(context.Background(), "tcp", testnet.Echo(t))
+	err = testnet.MustFail(t, c, err)
 	msg := err.Error()
 	for _, want := range []string{"socks5://alice:xxxxx@" + srv.Addr(), `user "alice"`, "authentication"} {
 		if !strings.Contains(msg, want) {
@@ -190,8 +191,8 @@ func TestDialWrongCredentials(t *testing.T) {
 func TestDialMissingCredentials(t *testing.T) {
 	srv := newSOCKS5Server(t, kafkanattest.WithCredentials("alice", "s3cret"))
 	d := newDialer(t, "socks5://"+srv.Addr(), nil)
-	c, err := d.DialContext(context.Background(), "tcp", startEcho(t))
-	err = mustFail(t, c, err)
+	c, err := d.DialContext(context.Background(), "tcp", testnet.Echo(t))
+	err = testnet.MustFail(t, c, err)
 	for _, want := range []string{"socks5://" + srv.Addr(), "requires authentication"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
@@ -201,9 +202,9 @@ func TestDialMissingCredentials(t *testing.T) {
 
 func TestDialTargetRefused(t *testing.T) {
 	srv := newSOCKS5Server(t)
-	target := closedPort(t)
+	target := testnet.ClosedPort(t)
 	c, err := newDialer(t, srv.URL(), nil).DialContext(context.Background(), "tcp", target)
-	err = mustFail(t, c, err)
+	err = testnet.MustFail(t, c, err)
 	want := fmt.Sprintf("%s: the proxy could not connect to %s: connection refused", srv.URL(), target)
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
@@ -214,9 +215,9 @@ func TestDialTargetRefused(t *testing.T) {
 }
 
 func TestDialProxyUnreachable(t *testing.T) {
-	proxyAddr := closedPort(t)
+	proxyAddr := testnet.ClosedPort(t)
 	c, err := newDialer(t, "socks5://"+proxyAddr, nil).DialContext(context.Background(), "tcp", "b1.kafka.internal.invalid:9092")
-	err = mustFail(t, c, err)
+	err = testnet.MustFail(t, c, err)
 	if want := "socks5://" + proxyAddr + ": cannot reach the proxy: "; !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error %q does not start with %q", err, want)
 	}
@@ -241,25 +242,25 @@ func TestDialRejectsBadInput(t *testing.T) {
 		{"tcp", strings.Repeat("a", 256) + ":9092", "longer than 255 bytes"},
 	} {
 		c, err := d.DialContext(context.Background(), tc.network, tc.address)
-		err = mustFail(t, c, err)
+		err = testnet.MustFail(t, c, err)
 		if !strings.HasPrefix(err.Error(), "socks5://127.0.0.1:1080: dial ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("DialContext(%q, %q) error %q, want the route and %q", tc.network, tc.address, err, tc.want)
 		}
 	}
 	//lint:ignore SA1012 a nil context must be an error, not a panic
 	c, err := d.DialContext(nil, "tcp", "127.0.0.1:9092")
-	mustFail(t, c, err)
+	testnet.MustFail(t, c, err)
 }
 
 // TestCloseWrite checks that the conn half-closes: the target sees EOF
 // while the reply still flows back.
 func TestCloseWrite(t *testing.T) {
-	counter := startServer(t, func(c net.Conn) {
+	counter := testnet.Serve(t, func(c net.Conn) {
 		n, _ := io.Copy(io.Discard, c)
 		fmt.Fprintf(c, "got %d bytes", n)
 	})
 	srv := newSOCKS5Server(t)
-	c := dial(t, newDialer(t, srv.URL(), nil), counter.addr())
+	c := dial(t, newDialer(t, srv.URL(), nil), counter.Addr())
 	cw, ok := c.(interface{ CloseWrite() error })
 	if !ok {
 		t.Fatalf("conn %T has no CloseWrite", c)
@@ -284,11 +285,11 @@ func TestCloseWrite(t *testing.T) {
 // conn once the client has closed it.
 func blackhole(t *testing.T) (addr string, closed <-chan struct{}) {
 	ch := make(chan struct{}, 16)
-	s := startServer(t, func(c net.Conn) {
+	s := testnet.Serve(t, func(c net.Conn) {
 		io.Copy(io.Discard, c)
 		ch <- struct{}{}
 	})
-	return s.addr(), ch
+	return s.Addr(), ch
 }
 
 func TestDialBlackholeProxy(t *testing.T) {
@@ -313,7 +314,7 @@ func TestDialBlackholeProxy(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			c, err := d.DialContext(ctx, "tcp", "b1.kafka.internal.invalid:9092")
-			err = mustFail(t, c, err)
+			err = testnet.MustFail(t, c, err)
 			if elapsed := time.Since(start); elapsed > 5*time.Second {
 				t.Errorf("dial returned after %v", elapsed)
 			}

@@ -13,13 +13,15 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/kafkanat/kafkanat/internal/testnet"
 )
 
 // startFakeProxy serves hand-written CONNECT proxies: handle gets each
 // parsed request and the reader holding anything sent behind it. With cfg,
 // the listener speaks TLS.
 func startFakeProxy(t *testing.T, cfg *tls.Config, handle func(c net.Conn, req *http.Request, br *bufio.Reader)) string {
-	return startServer(t, func(c net.Conn) {
+	return testnet.Serve(t, func(c net.Conn) {
 		if cfg != nil {
 			tc := tls.Server(c, cfg)
 			defer tc.Close()
@@ -34,7 +36,7 @@ func startFakeProxy(t *testing.T, cfg *tls.Config, handle func(c net.Conn, req *
 			return
 		}
 		handle(c, req, br)
-	}).addr()
+	}).Addr()
 }
 
 // replyWith is a fake proxy handler that writes reply in one Write and

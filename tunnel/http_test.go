@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 
+	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
@@ -94,7 +95,7 @@ func TestHTTPString(t *testing.T) {
 }
 
 func TestDialThroughHTTPProxy(t *testing.T) {
-	echo := startEcho(t)
+	echo := testnet.Echo(t)
 	for _, tc := range []struct {
 		name string
 		opts []kafkanattest.ProxyOption
@@ -108,8 +109,8 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 			if _, ok := c.(*net.TCPConn); !ok {
 				t.Errorf("conn is %T, want the raw *net.TCPConn: nothing was buffered", c)
 			}
-			roundTrip(t, c, "hello through CONNECT")
-			roundTrip(t, c, "and again")
+			testnet.RoundTrip(t, c, "hello through CONNECT")
+			testnet.RoundTrip(t, c, "and again")
 			if got := p.Targets(); !slices.Equal(got, []string{echo}) {
 				t.Errorf("proxy targets = %q, want [%s]", got, echo)
 			}
@@ -120,9 +121,9 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 func TestDialHTTPProxyWrongCredentials(t *testing.T) {
 	p := newHTTPProxy(t, kafkanattest.WithCredentials("alice", "right-secret"))
 	d := newDialer(t, strings.Replace(p.URL(), "right-secret", "wrong-secret", 1), nil, nil)
-	echo := startEcho(t)
+	echo := testnet.Echo(t)
 	c, err := d.DialContext(context.Background(), "tcp", echo)
-	err = mustFail(t, c, err)
+	err = testnet.MustFail(t, c, err)
 	want := fmt.Sprintf(`http://alice:xxxxx@%s: CONNECT %s: proxy replied "HTTP/1.1 407 Proxy Authentication Required" (the proxy did not accept user "alice")`, p.Addr(), echo)
 	if err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
@@ -140,7 +141,7 @@ func TestDialHTTPProxyMissingCredentials(t *testing.T) {
 	p := newHTTPProxy(t, kafkanattest.WithCredentials("alice", "s3cret"))
 	d := newDialer(t, "http://"+p.Addr(), nil, nil)
 	c, err := d.DialContext(context.Background(), "tcp", hidden)
-	err = mustFail(t, c, err)
+	err = testnet.MustFail(t, c, err)
 	if want := "407 Proxy Authentication Required\" (the proxy requires credentials; give user:password in the route URL)"; !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("error %q does not end with %q", err, want)
 	}
@@ -148,9 +149,9 @@ func TestDialHTTPProxyMissingCredentials(t *testing.T) {
 
 func TestDialHTTPProxyBadGateway(t *testing.T) {
 	p := newHTTPProxy(t)
-	target := closedPort(t)
+	target := testnet.ClosedPort(t)
 	c, err := newDialer(t, p.URL(), nil, nil).DialContext(context.Background(), "tcp", target)
-	err = mustFail(t, c, err)
+	err = testnet.MustFail(t, c, err)
 	want := fmt.Sprintf(`%s: CONNECT %s: proxy replied "HTTP/1.1 502 Bad Gateway"`, p.URL(), target)
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
@@ -162,9 +163,9 @@ func TestDialHTTPProxyBadGateway(t *testing.T) {
 }
 
 func TestDialProxyUnreachable(t *testing.T) {
-	addr := closedPort(t)
+	addr := testnet.ClosedPort(t)
 	c, err := newDialer(t, "http://"+addr, nil, nil).DialContext(context.Background(), "tcp", hidden)
-	err = mustFail(t, c, err)
+	err = testnet.MustFail(t, c, err)
 	if want := "http://" + addr + ": cannot reach the proxy: "; !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error %q does not start with %q", err, want)
 	}
@@ -176,7 +177,7 @@ func TestDialProxyUnreachable(t *testing.T) {
 // TestRequestFormat checks the exact bytes of the CONNECT request.
 func TestRequestFormat(t *testing.T) {
 	heads := make(chan string, 1)
-	addr := startServer(t, func(c net.Conn) {
+	addr := testnet.Serve(t, func(c net.Conn) {
 		var head []byte
 		buf := make([]byte, 1)
 		for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
@@ -187,7 +188,7 @@ func TestRequestFormat(t *testing.T) {
 		}
 		heads <- string(head)
 		io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\n")
-	}).addr()
+	}).Addr()
 	for _, tc := range []struct{ url, address, want string }{
 		{"http://alice:s3cret@" + addr, hidden,
 			"CONNECT b1.kafka.internal.invalid:9092 HTTP/1.1\r\nHost: b1.kafka.internal.invalid:9092\r\n" +
@@ -220,14 +221,14 @@ func TestDialRejectsBadInput(t *testing.T) {
 		{"tcp", "evil.invalid/x:80", "not allowed in host:port"},
 	} {
 		c, err := d.DialContext(context.Background(), tc.network, tc.address)
-		err = mustFail(t, c, err)
+		err = testnet.MustFail(t, c, err)
 		if !strings.HasPrefix(err.Error(), "http://127.0.0.1:3128: dial ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("DialContext(%q, %q) error %q, want the route and %q", tc.network, tc.address, err, tc.want)
 		}
 	}
 	//lint:ignore SA1012 a nil context must be an error, not a panic
 	c, err := d.DialContext(nil, "tcp", hidden)
-	mustFail(t, c, err)
+	testnet.MustFail(t, c, err)
 }
 
 // TestPayloadInReplyWrite has the proxy send its reply and the first
@@ -247,7 +248,7 @@ func TestPayloadInReplyWrite(t *testing.T) {
 			if !bytes.Equal(got, payload) {
 				t.Fatalf("payload differs: got %d bytes starting %q", len(got), got[:min(len(got), 32)])
 			}
-			roundTrip(t, c, "the stream goes on")
+			testnet.RoundTrip(t, c, "the stream goes on")
 		})
 	}
 }
@@ -274,7 +275,7 @@ func TestRepliesRefused(t *testing.T) {
 			})
 			d := newDialer(t, "http://"+addr, nil, nil)
 			c, err := d.DialContext(context.Background(), "tcp", hidden)
-			err = mustFail(t, c, err)
+			err = testnet.MustFail(t, c, err)
 			msg := err.Error()
 			if prefix := d.String() + ": CONNECT " + hidden + ": "; !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, tc.want) {
 				t.Errorf("error %q does not start with %q and contain %q", msg, prefix, tc.want)
@@ -303,7 +304,7 @@ func TestRepliesAccepted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := startFakeProxy(t, nil, replyWith(tc.reply))
 			c := dial(t, newDialer(t, "http://"+addr, nil, nil), hidden)
-			roundTrip(t, c, "hello")
+			testnet.RoundTrip(t, c, "hello")
 		})
 	}
 }
@@ -442,12 +443,12 @@ func TestPrefixConn(t *testing.T) {
 // TestCloseWrite checks that the conn half-closes through a proxy: the
 // target sees EOF while its reply still flows back.
 func TestCloseWrite(t *testing.T) {
-	counter := startServer(t, func(c net.Conn) {
+	counter := testnet.Serve(t, func(c net.Conn) {
 		n, _ := io.Copy(io.Discard, c)
 		fmt.Fprintf(c, "got %d bytes", n)
 	})
 	p := newHTTPProxy(t)
-	c := dial(t, newDialer(t, p.URL(), nil, nil), counter.addr())
+	c := dial(t, newDialer(t, p.URL(), nil, nil), counter.Addr())
 	io.WriteString(c, "hello")
 	cw, ok := c.(interface{ CloseWrite() error })
 	if !ok {
@@ -466,11 +467,11 @@ func TestCloseWrite(t *testing.T) {
 // conn once the client has closed it.
 func blackhole(t *testing.T) (addr string, closed <-chan struct{}) {
 	ch := make(chan struct{}, 16)
-	s := startServer(t, func(c net.Conn) {
+	s := testnet.Serve(t, func(c net.Conn) {
 		io.Copy(io.Discard, c)
 		ch <- struct{}{}
 	})
-	return s.addr(), ch
+	return s.Addr(), ch
 }
 
 func TestDialBlackholeProxy(t *testing.T) {
@@ -500,7 +501,7 @@ func TestDialBlackholeProxy(t *testing.T) {
 				defer cancel()
 				start := time.Now()
 				c, err := d.DialContext(ctx, "tcp", hidden)
-				err = mustFail(t, c, err)
+				err = testnet.MustFail(t, c, err)
 				if elapsed := time.Since(start); elapsed > 5*time.Second {
 					t.Errorf("dial returned after %v", elapsed)
 				}
@@ -555,7 +556,7 @@ func TestHTTPSProxy(t *testing.T) {
 		if _, ok := c.(*tls.Conn); !ok {
 			t.Errorf("conn is %T, want *tls.Conn", c)
 		}
-		roundTrip(t, c, "over TLS")
+		testnet.RoundTrip(t, c, "over TLS")
 		if got, want := <-seenCh, (seen{"", "", hidden, hidden}); got != want {
 			t.Errorf("proxy saw %+v, want %+v (no SNI for an IP, no ALPN)", got, want)
 		}
@@ -565,7 +566,7 @@ func TestHTTPSProxy(t *testing.T) {
 	})
 	t.Run("ByName", func(t *testing.T) {
 		c := dial(t, newDialer(t, "https://"+net.JoinHostPort(proxyName, port), byName, &tls.Config{RootCAs: pool}), hidden)
-		roundTrip(t, c, "over TLS by name")
+		testnet.RoundTrip(t, c, "over TLS by name")
 		if got, want := <-seenCh, (seen{proxyName, "", hidden, hidden}); got != want {
 			t.Errorf("proxy saw %+v, want %+v", got, want)
 		}
@@ -592,7 +593,7 @@ func TestHTTPSProxy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDialer(t, "https://"+net.JoinHostPort(proxyName, port), byName, tc.cfg)
 			c, err := d.DialContext(context.Background(), "tcp", hidden)
-			err = mustFail(t, c, err)
+			err = testnet.MustFail(t, c, err)
 			if want := d.String() + ": TLS handshake with the proxy: "; !strings.HasPrefix(err.Error(), want) {
 				t.Errorf("error %q does not start with %q", err, want)
 			}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 	"golang.org/x/net/nettest"
 
+	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
@@ -64,7 +65,7 @@ func sshURL(user *url.Userinfo, addr string, query ...string) *url.URL {
 	return &url.URL{Scheme: "ssh", User: user, Host: addr, RawQuery: strings.Join(query, "&")}
 }
 
-func newSSHDialer(t *testing.T, u *url.URL, forward dialFunc) *tunnel.SSHDialer {
+func newSSHDialer(t *testing.T, u *url.URL, forward testnet.DialFunc) *tunnel.SSHDialer {
 	t.Helper()
 	var d *tunnel.SSHDialer
 	var err error
@@ -108,7 +109,7 @@ func sshDialErr(t *testing.T, d *tunnel.SSHDialer, address string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", address)
-	return mustFail(t, c, err)
+	return testnet.MustFail(t, c, err)
 }
 
 func newSSHKeyFile(t *testing.T) (ssh.Signer, string) {
@@ -211,7 +212,7 @@ func TestSSHDefaultKnownHosts(t *testing.T) {
 	if got, want := d.String(), "ssh://alice:xxxxx@"+b.Addr(); got != want {
 		t.Errorf("String() = %q, want %q (the default file is not shown)", got, want)
 	}
-	roundTrip(t, sshDial(t, d, startEcho(t)), "via ~/.ssh/known_hosts")
+	testnet.RoundTrip(t, sshDial(t, d, testnet.Echo(t)), "via ~/.ssh/known_hosts")
 }
 
 func TestSSHString(t *testing.T) {
@@ -238,9 +239,9 @@ func TestSSHString(t *testing.T) {
 func TestSSHPassword(t *testing.T) {
 	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
-	echo := startEcho(t)
+	echo := testnet.Echo(t)
 	c := sshDial(t, d, echo)
-	roundTrip(t, c, "hello through the bastion")
+	testnet.RoundTrip(t, c, "hello through the bastion")
 	if got := b.Targets(); len(got) != 1 || got[0] != echo {
 		t.Errorf("Targets() = %q, want [%q]", got, echo)
 	}
@@ -256,12 +257,12 @@ func TestSSHKey(t *testing.T) {
 	signer, key := newSSHKeyFile(t)
 	b := newSSHBastion(t, kafkanattest.WithSSHAuthorizedKey("bob", signer.PublicKey()))
 	d := newSSHDialer(t, sshURL(url.User("bob"), b.Addr(), "key="+key, "known_hosts="+b.knownHosts), nil)
-	roundTrip(t, sshDial(t, d, startEcho(t)), "key auth")
+	testnet.RoundTrip(t, sshDial(t, d, testnet.Echo(t)), "key auth")
 
 	// A key the bastion does not know is rejected, naming the user and the key.
 	_, other := newSSHKeyFile(t)
 	d = newSSHDialer(t, sshURL(url.User("bob"), b.Addr(), "key="+other, "known_hosts="+b.knownHosts), nil)
-	err := sshDialErr(t, d, startEcho(t))
+	err := sshDialErr(t, d, testnet.Echo(t))
 	want := fmt.Sprintf(`ssh://bob@%s?key=%s&known_hosts=%s: authenticate: bastion %s rejected user "bob" (offered public key %s)`,
 		b.Addr(), other, b.knownHosts, b.Addr(), other)
 	if !strings.HasPrefix(err.Error(), want) {
@@ -338,12 +339,12 @@ func TestSSHAgent(t *testing.T) {
 	t.Run("key", func(t *testing.T) {
 		startAgent(t, priv)
 		d := newSSHDialer(t, sshURL(url.User("carol"), b.Addr(), "known_hosts="+b.knownHosts), nil)
-		roundTrip(t, sshDial(t, d, startEcho(t)), "agent auth")
+		testnet.RoundTrip(t, sshDial(t, d, testnet.Echo(t)), "agent auth")
 	})
 	t.Run("no keys", func(t *testing.T) {
 		startAgent(t)
 		d := newSSHDialer(t, sshURL(url.User("carol"), b.Addr(), "known_hosts="+b.knownHosts), nil)
-		err := sshDialErr(t, d, startEcho(t))
+		err := sshDialErr(t, d, testnet.Echo(t))
 		if !strings.Contains(err.Error(), "holds no keys (add one with ssh-add, or give key=PATH)") {
 			t.Errorf("error %q does not say the agent is empty", err)
 		}
@@ -351,7 +352,7 @@ func TestSSHAgent(t *testing.T) {
 	t.Run("gone", func(t *testing.T) {
 		t.Setenv("SSH_AUTH_SOCK", filepath.Join(t.TempDir(), "none.sock"))
 		d := newSSHDialer(t, sshURL(url.User("carol"), b.Addr(), "known_hosts="+b.knownHosts), nil)
-		err := sshDialErr(t, d, startEcho(t))
+		err := sshDialErr(t, d, testnet.Echo(t))
 		if !strings.Contains(err.Error(), "cannot reach the SSH agent at SSH_AUTH_SOCK=") {
 			t.Errorf("error %q does not name the agent", err)
 		}
@@ -361,7 +362,7 @@ func TestSSHAgent(t *testing.T) {
 func TestSSHWrongPassword(t *testing.T) {
 	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "hunter2"), b.Addr(), "known_hosts="+b.knownHosts), nil)
-	err := sshDialErr(t, d, startEcho(t))
+	err := sshDialErr(t, d, testnet.Echo(t))
 	want := fmt.Sprintf(`ssh://alice:xxxxx@%s?known_hosts=%s: authenticate: bastion %s rejected user "alice" (offered password): check the user name and its credentials`,
 		b.Addr(), b.knownHosts, b.Addr())
 	if err.Error() != want {
@@ -381,7 +382,7 @@ func TestSSHHostKeyUnknown(t *testing.T) {
 	// known_hosts trusts another server only.
 	kh := writeTemp(t, "known_hosts", other.KnownHosts()+"\n")
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), b.Addr(), "known_hosts="+kh), nil)
-	err := sshDialErr(t, d, startEcho(t))
+	err := sshDialErr(t, d, testnet.Echo(t))
 	host, port, _ := net.SplitHostPort(b.Addr())
 	want := fmt.Sprintf("verify the bastion's host key: host key for [%s]:%s not in known_hosts %s (the bastion offered ssh-ed25519 %s): "+
 		"verify that fingerprint out of band, then add the key, e.g. ssh-keyscan -p %s %s >> %s",
@@ -402,7 +403,7 @@ func TestSSHHostKeyUnknown(t *testing.T) {
 	if err := os.WriteFile(kh, []byte(b.KnownHosts()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, sshDial(t, d, startEcho(t)), "after adding the key")
+	testnet.RoundTrip(t, sshDial(t, d, testnet.Echo(t)), "after adding the key")
 }
 
 func TestSSHHostKeyMismatch(t *testing.T) {
@@ -412,7 +413,7 @@ func TestSSHHostKeyMismatch(t *testing.T) {
 	imposter := newSSHBastion(t)
 	kh := writeTemp(t, "known_hosts", knownhosts.Line([]string{b.Addr()}, imposter.HostKey())+"\n")
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), b.Addr(), "known_hosts="+kh), nil)
-	err := sshDialErr(t, d, startEcho(t))
+	err := sshDialErr(t, d, testnet.Echo(t))
 	want := fmt.Sprintf("host key for %s does not match known_hosts %s (the bastion offered ssh-ed25519 %s; known: %s:1): "+
 		"someone may be intercepting the connection",
 		knownhosts.Normalize(b.Addr()), kh, ssh.FingerprintSHA256(b.HostKey()), kh)
@@ -431,7 +432,7 @@ func TestSSHHostKeyMismatch(t *testing.T) {
 func TestSSHInsecureIgnoreHostKey(t *testing.T) {
 	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), b.Addr(), "insecure_ignore_host_key=true"), nil)
-	roundTrip(t, sshDial(t, d, startEcho(t)), "unverified")
+	testnet.RoundTrip(t, sshDial(t, d, testnet.Echo(t)), "unverified")
 }
 
 func TestNewSSHConfig(t *testing.T) {
@@ -450,7 +451,7 @@ func TestNewSSHConfig(t *testing.T) {
 	if got, want := d.String(), "ssh://alice@"+b.Addr(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	roundTrip(t, sshDial(t, d, startEcho(t)), "own config")
+	testnet.RoundTrip(t, sshDial(t, d, testnet.Echo(t)), "own config")
 
 	for _, tc := range []struct {
 		addr string
@@ -473,7 +474,7 @@ func TestNewSSHConfig(t *testing.T) {
 func TestSSHMultiplexes(t *testing.T) {
 	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
-	echo := startEcho(t)
+	echo := testnet.Echo(t)
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -516,7 +517,7 @@ func TestSSHMultiplexes(t *testing.T) {
 
 // Host names go to the bastion as written: only the bastion resolves them.
 func TestSSHSendsNamesUnresolved(t *testing.T) {
-	echo := startEcho(t)
+	echo := testnet.Echo(t)
 	var asked []string
 	var mu sync.Mutex
 	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"),
@@ -532,7 +533,7 @@ func TestSSHSendsNamesUnresolved(t *testing.T) {
 		}))
 	d := passwordDialer(t, b)
 	c := sshDial(t, d, hidden)
-	roundTrip(t, c, "to a hidden broker")
+	testnet.RoundTrip(t, c, "to a hidden broker")
 	if got := b.Targets(); len(got) != 1 || got[0] != hidden {
 		t.Errorf("Targets() = %q, want [%q]", got, hidden)
 	}
@@ -551,7 +552,7 @@ func TestSSHSendsNamesUnresolved(t *testing.T) {
 		t.Errorf("errors.As(*ssh.OpenChannelError) = %v (%v)", errors.As(err, &oce), oce)
 	}
 	// A refused channel leaves the connection in use.
-	roundTrip(t, sshDial(t, d, hidden), "again")
+	testnet.RoundTrip(t, sshDial(t, d, hidden), "again")
 	if got := b.Connections(); got != 1 {
 		t.Errorf("Connections() = %d, want 1", got)
 	}
@@ -567,7 +568,7 @@ func TestSSHRejectsBadDials(t *testing.T) {
 		{"tcp", "a b:1", "a character not allowed in host:port"},
 	} {
 		c, err := d.DialContext(context.Background(), tc.network, tc.address)
-		err = mustFail(t, c, err)
+		err = testnet.MustFail(t, c, err)
 		if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), d.String()+": ") {
 			t.Errorf("DialContext(%q, %q) = %v, want an error naming the route and containing %q", tc.network, tc.address, err, tc.want)
 		}
@@ -582,9 +583,9 @@ func TestSSHRejectsBadDials(t *testing.T) {
 func TestSSHReconnects(t *testing.T) {
 	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
-	echo := startEcho(t)
+	echo := testnet.Echo(t)
 	old := sshDial(t, d, echo)
-	roundTrip(t, old, "before")
+	testnet.RoundTrip(t, old, "before")
 
 	b.DropConnections()
 	old.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -618,11 +619,11 @@ func TestSSHReconnects(t *testing.T) {
 func TestSSHReconnectsWithinOneDial(t *testing.T) {
 	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
-	echo := startEcho(t)
-	roundTrip(t, sshDial(t, d, echo), "before")
+	echo := testnet.Echo(t)
+	testnet.RoundTrip(t, sshDial(t, d, echo), "before")
 	for i := 2; i <= 4; i++ {
 		b.DropConnections()
-		roundTrip(t, sshDial(t, d, echo), "after a drop") // no pause: the dial may find the connection dead itself
+		testnet.RoundTrip(t, sshDial(t, d, echo), "after a drop") // no pause: the dial may find the connection dead itself
 		if got := b.Connections(); got != i {
 			t.Fatalf("Connections() = %d, want %d", got, i)
 		}
@@ -632,14 +633,14 @@ func TestSSHReconnectsWithinOneDial(t *testing.T) {
 func TestSSHClose(t *testing.T) {
 	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
-	c := sshDial(t, d, startEcho(t))
+	c := sshDial(t, d, testnet.Echo(t))
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	err := sshDialErr(t, d, startEcho(t))
+	err := sshDialErr(t, d, testnet.Echo(t))
 	if !errors.Is(err, net.ErrClosed) || !strings.Contains(err.Error(), "the SSH route was closed") {
 		t.Errorf("dial after Close = %v, want net.ErrClosed", err)
 	}
@@ -651,7 +652,7 @@ func TestSSHClose(t *testing.T) {
 
 // startBlackhole accepts connections and never says a word.
 func startBlackhole(t *testing.T) string {
-	return startServer(t, func(c net.Conn) { io.Copy(io.Discard, c) }).addr()
+	return testnet.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) }).Addr()
 }
 
 func TestSSHBlackholeBastion(t *testing.T) {
@@ -668,7 +669,7 @@ func TestSSHBlackholeBastion(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c, err := d.DialContext(ctx, "tcp", "127.0.0.1:9")
-			errs[i] = mustFail(t, c, err)
+			errs[i] = testnet.MustFail(t, c, err)
 		}()
 	}
 	wg.Wait()
@@ -688,7 +689,7 @@ func TestSSHBlackholeBastion(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	c, err := d.DialContext(ctx, "tcp", "127.0.0.1:9")
-	if err = mustFail(t, c, err); !errors.Is(err, context.Canceled) {
+	if err = testnet.MustFail(t, c, err); !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
 	}
 
@@ -714,7 +715,7 @@ func TestSSHBlackholeBastion(t *testing.T) {
 }
 
 func TestSSHBastionUnreachable(t *testing.T) {
-	addr := closedPort(t)
+	addr := testnet.ClosedPort(t)
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), addr, "insecure_ignore_host_key=true"), nil)
 	err := sshDialErr(t, d, "127.0.0.1:9")
 	if !strings.HasPrefix(err.Error(), "ssh://alice:xxxxx@"+addr+"?insecure_ignore_host_key=true: cannot reach the bastion: ") {
@@ -738,7 +739,7 @@ func TestSSHLeaderGivesUp(t *testing.T) {
 		return nd.DialContext(ctx, network, address)
 	}
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), b.Addr(), "known_hosts="+b.knownHosts), forward)
-	echo := startEcho(t)
+	echo := testnet.Echo(t)
 	leader := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -763,7 +764,7 @@ func TestSSHLeaderGivesUp(t *testing.T) {
 		t.Errorf("leader: %v, want context.Canceled", err)
 	}
 	if c := <-follower; c != nil {
-		roundTrip(t, c, "follower")
+		testnet.RoundTrip(t, c, "follower")
 		c.Close()
 	}
 	if got := calls.Load(); got != 2 {

@@ -1,0 +1,126 @@
+// Package testnet holds the loopback servers and checks that kafkanat's
+// tests share: a listener that runs a handler per conn and cleans up after
+// itself, an echo server, a closed port, and an echo round trip. It is for
+// tests only.
+package testnet
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// DialFunc adapts a function to proxy.ContextDialer.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+// DialContext calls f.
+func (f DialFunc) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return f(ctx, network, address)
+}
+
+// Server is a loopback listener that runs a handler on every conn it
+// accepts. At the test's cleanup it closes the listener and every conn and
+// waits for the handlers.
+type Server struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// Serve starts a Server that runs handle on every conn (and closes the
+// conn when handle returns).
+func Serve(t testing.TB, handle func(net.Conn)) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{ln: ln}
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+			s.wg.Go(func() {
+				defer c.Close()
+				handle(c)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for _, c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return s
+}
+
+// Addr returns the server's address, 127.0.0.1:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Echo starts a Server whose conns echo until EOF, then half-close, and
+// returns its address.
+func Echo(t testing.TB) string {
+	t.Helper()
+	return Serve(t, func(c net.Conn) {
+		_, _ = io.Copy(c, c)
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+	}).Addr()
+}
+
+// ClosedPort returns a loopback address nothing listens on.
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// RoundTrip writes msg to c, which must lead to an echo server, and
+// expects it back within 10 seconds.
+func RoundTrip(t testing.TB, c net.Conn, msg string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if string(buf) != msg {
+		t.Fatalf("echo = %q, want %q", buf, msg)
+	}
+}
+
+// MustFail returns err, failing the test when it is nil or the conn is not.
+func MustFail(t testing.TB, c net.Conn, err error) error {
+	t.Helper()
+	if err == nil {
+		c.Close()
+		t.Fatal("dial succeeded, want an error")
+	}
+	if c != nil {
+		t.Errorf("dial returned a conn (%T) with error %v", c, err)
+	}
+	return err
+}
