@@ -76,6 +76,16 @@ func (c *Conn) Close() error {
 	return c.c.Close()
 }
 
+// abort closes a conn that is never handed out (its TLS handshake failed):
+// it leaves the route's counters, but no CloseEvent reaches the hook, as no
+// connection was made.
+func (c *Conn) abort() {
+	if c.closed.CompareAndSwap(false, true) {
+		c.stats.closed(c)
+	}
+	c.c.Close()
+}
+
 // LocalAddr implements net.Conn.
 func (c *Conn) LocalAddr() net.Addr { return c.c.LocalAddr() }
 

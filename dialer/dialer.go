@@ -257,7 +257,7 @@ func (d *Dialer) attempt(ctx context.Context, network string, info Info, r *rout
 		c = kc
 		if d.tls != nil {
 			if c, err = d.handshake(ctx, kc, info.Address); err != nil {
-				kc.Close()
+				kc.abort()
 			}
 		}
 	}

@@ -2,7 +2,9 @@ package dialer_test
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/kafkanat/kafkanat/dialer"
 	"github.com/kafkanat/kafkanat/internal/testnet"
+	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
 func TestExplain(t *testing.T) {
@@ -293,4 +296,32 @@ func TestCloseLeavesNamedRoutesAlone(t *testing.T) {
 	d := newDialer(t, dialer.Config{Via: []string{"app"}, Routes: map[string]proxy.ContextDialer{"app": c}})
 	require.NoError(t, d.Close())
 	assert.False(t, c.closed)
+}
+
+// A dial whose TLS handshake fails makes no connection: the hook sees the
+// failed attempt and no close, and the route has nothing open.
+func TestFailedTLSIsNoConnection(t *testing.T) {
+	ca, err := kafkanattest.NewCA()
+	require.NoError(t, err)
+	cert, err := ca.Issue("other.invalid")
+	require.NoError(t, err)
+	addr := testnet.Serve(t, func(c net.Conn) {
+		_ = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}}).Handshake()
+	}).Addr()
+	ev := &events{}
+	d := newDialer(t, dialer.Config{
+		Rules: rules(t, "broker.invalid:9093 => "+addr),
+		TLS:   &tls.Config{RootCAs: ca.Pool()},
+		Hook:  ev,
+	})
+	_, err = d.Dial("tcp", "broker.invalid:9093")
+	require.ErrorContains(t, err, "TLS handshake with broker.invalid")
+	ev.mu.Lock()
+	require.Len(t, ev.dials, 1)
+	assert.Error(t, ev.dials[0].Err)
+	assert.Empty(t, ev.closes)
+	ev.mu.Unlock()
+	for _, rs := range d.Stats().Routes {
+		assert.Zero(t, rs.Open, rs.Route)
+	}
 }
