@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -25,6 +26,9 @@ func (d *Dialer) decide(ctx context.Context, network, address string) (decision,
 	case "tcp", "tcp4", "tcp6":
 	default:
 		return decision{}, &Error{Address: address, Err: fmt.Errorf("network %q is not supported: kafkanat dials tcp, tcp4 or tcp6", network)}
+	}
+	if err := checkAddress(address); err != nil {
+		return decision{}, &Error{Address: address, Err: err}
 	}
 	st := d.rules.Load()
 	m, ok, err := st.table.Match(address)
@@ -62,10 +66,32 @@ func (d *Dialer) decide(ctx context.Context, network, address string) (decision,
 	if d.strict {
 		return decision{}, &Error{Address: address, RuleText: noRule, Err: fmt.Errorf("%w: no rule matches and the dialer is strict; add a rule for %s", ErrNoRoute, address)}
 	}
-	if _, _, err := net.SplitHostPort(address); err != nil {
-		return decision{}, &Error{Address: address, RuleText: noRule, Err: fmt.Errorf("address %q: %w", address, err)}
-	}
 	return decision{target: address, ruleText: noRule, routes: d.defaultRoutesFor(address)}, nil
+}
+
+// checkAddress refuses what no route could dial and no broker can
+// advertise: no host:port, a port that is not a number in 1..65535, or
+// control characters or spaces in the host. Every route then sees the same
+// addresses, whichever the rules pick.
+func checkAddress(address string) error {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("malformed address %q: %s", address, ae.Err)
+		}
+		return fmt.Errorf("malformed address %q: %v", address, err)
+	}
+	if host == "" {
+		return fmt.Errorf("malformed address %q: empty host", address)
+	}
+	if strings.ContainsFunc(host, func(r rune) bool { return isControl(r) || r == ' ' }) {
+		return fmt.Errorf("malformed address %q: control character or space in the host", address)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("malformed address %q: port %q is not a number in 1..65535", address, port)
+	}
+	return nil
 }
 
 // defaultRoutesFor returns the default routes, or the direct route when
