@@ -65,6 +65,8 @@ type Error struct {
 	hint     string
 }
 
+// Error describes the failed dial in one line; control characters an
+// address may hold are escaped.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("kafkanat: dial ")

@@ -336,6 +336,8 @@ type StatusError struct {
 	hint       string
 }
 
+// Error quotes the proxy's status line (cut to a sane length) and, for 407
+// and similar replies, what to check.
 func (e *StatusError) Error() string {
 	status := e.Status
 	if len(status) > maxStatusText {
