@@ -16,6 +16,14 @@
 // reach targets the way an in-cluster gateway would, e.g. with
 // Cluster.DialAdvertised.
 //
+// SSHServer is an in-process SSH bastion for the ssh:// route: password or
+// key authentication, "direct-tcpip" channels to the targets it is asked
+// for (recorded like the proxies'), a count of its SSH connections (to
+// check that one carries many channels) and DropConnections to cut them.
+// Cluster.MoveBroker moves a broker to a new port under the same
+// advertised name. CA issues TLS certificates for the names a test
+// chooses, and OfflineResolver keeps name lookups in-process.
+//
 // Everything listens on loopback only. The package is meant for tests and
 // examples, not for production traffic.
 package kafkanattest

@@ -84,12 +84,18 @@ func (s *sshSession) kill() {
 	s.client.Close()
 }
 
-// sshTransportConn is the conn to the bastion as x/crypto/ssh sees it. A
-// failed read is the end of the SSH connection: it cancels the session's
-// context, and from then on writes fail too. x/crypto/ssh drops every
-// channel when reading fails, but a channel opened a moment later is never
-// answered nor dropped; failing its open request's write makes the open
-// fail instead of waiting forever.
+// sshTransportConn is the conn to the bastion as x/crypto/ssh sees it. It
+// tells the dialer at once when the SSH connection ends, so that no dial
+// picks it again and dials waiting on it give up (see DialContext):
+//
+//   - A failed read is the end: it cancels the session's context.
+//   - A failed write ends the connection too, by closing the conn. x/crypto/ssh
+//     only remembers a write error, and a channel open request that was never
+//     sent would wait for its answer until the connection ends for another
+//     reason; closing makes the read fail, which ends the connection and
+//     fails the open.
+//
+// From the end on, writes fail without touching the conn.
 type sshTransportConn struct {
 	net.Conn
 	dead   atomic.Bool
@@ -98,8 +104,8 @@ type sshTransportConn struct {
 
 func (c *sshTransportConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if err != nil && c.dead.CompareAndSwap(false, true) {
-		c.onDead()
+	if err != nil {
+		c.end()
 	}
 	return n, err
 }
@@ -108,10 +114,21 @@ func (c *sshTransportConn) Write(p []byte) (int, error) {
 	if c.dead.Load() {
 		return 0, errSSHConnLost
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.end()
+		c.Conn.Close()
+	}
+	return n, err
 }
 
-// errSSHConnLost is a write to a connection whose reading side has failed.
+func (c *sshTransportConn) end() {
+	if c.dead.CompareAndSwap(false, true) {
+		c.onDead()
+	}
+}
+
+// errSSHConnLost is a write to a connection that has ended.
 var errSSHConnLost = fmt.Errorf("the SSH connection to the bastion has ended: %w", net.ErrClosed)
 
 // sshAttempt is an SSH connection being established, shared by the dials
@@ -412,8 +429,10 @@ func (d *SSHDialer) DialContext(ctx context.Context, network, address string) (n
 		if err != nil {
 			return nil, err
 		}
-		// The open also ends when the connection does: x/crypto/ssh may
-		// never answer an open that raced with the connection's end.
+		// The open also ends when the connection does: x/crypto/ssh never
+		// answers an open that registers its channel just after the
+		// connection ended (it has dropped every channel by then), and its
+		// goroutine for the open then stays blocked.
 		openCtx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(s.ctx, cancel)
 		ch, err := s.client.DialContext(openCtx, "tcp", target)

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -614,16 +615,46 @@ func TestSSHReconnects(t *testing.T) {
 	}
 }
 
-// A connection that died unnoticed (no dial since) is replaced by the dial
-// that finds it dead, which then succeeds.
+// breakableConn is a conn whose writes fail once broken, as on a link
+// that a NAT or firewall cut: reads just wait.
+type breakableConn struct {
+	net.Conn
+	broken atomic.Bool
+}
+
+func (c *breakableConn) Write(p []byte) (int, error) {
+	if c.broken.Load() {
+		return 0, &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return c.Conn.Write(p)
+}
+
+// A connection that broke unnoticed is replaced by the dial that finds it
+// broken, and that dial succeeds.
 func TestSSHReconnectsWithinOneDial(t *testing.T) {
 	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
-	d := passwordDialer(t, b)
+	var mu sync.Mutex
+	var links []*breakableConn
+	forward := func(ctx context.Context, network, address string) (net.Conn, error) {
+		var nd net.Dialer
+		c, err := nd.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		bc := &breakableConn{Conn: c}
+		mu.Lock()
+		links = append(links, bc)
+		mu.Unlock()
+		return bc, nil
+	}
+	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), b.Addr(), "known_hosts="+b.knownHosts), forward)
 	echo := testnet.Echo(t)
 	testnet.RoundTrip(t, sshDial(t, d, echo), "before")
 	for i := 2; i <= 4; i++ {
-		b.DropConnections()
-		testnet.RoundTrip(t, sshDial(t, d, echo), "after a drop") // no pause: the dial may find the connection dead itself
+		mu.Lock()
+		links[len(links)-1].broken.Store(true)
+		mu.Unlock()
+		testnet.RoundTrip(t, sshDial(t, d, echo), "after the link broke")
 		if got := b.Connections(); got != i {
 			t.Fatalf("Connections() = %d, want %d", got, i)
 		}

@@ -1,5 +1,6 @@
 // Package peers starts real third-party proxies (Debian's microsocks,
-// dante-server and tinyproxy) on loopback ports for tests, so that kafkanat's
+// dante-server and tinyproxy) and an SSH bastion (openssh-server's sshd)
+// on loopback ports for tests, so that kafkanat's
 // routes are checked against the servers people actually run, not only
 // against the in-process servers of package kafkanattest.
 //
