@@ -172,19 +172,9 @@ func (d *HTTPDialer) Dial(network, address string) (net.Conn, error) {
 // quotes the proxy's status line.
 func (d *HTTPDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	// Quoted: a bad address may hold anything.
-	what := "dial " + strconv.Quote(address)
-	if ctx == nil {
-		return nil, &dialError{route: d.name, what: what, err: errors.New("nil context")}
-	}
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil, &dialError{route: d.name, what: what,
-			err: fmt.Errorf("network %q not supported (HTTP CONNECT routes carry tcp, tcp4 or tcp6)", network)}
-	}
-	target, err := requestTarget(address)
+	target, err := checkDial(ctx, d.name, "HTTP CONNECT", network, address)
 	if err != nil {
-		return nil, &dialError{route: d.name, what: what, err: err}
+		return nil, err
 	}
 	raw, err := d.forward.DialContext(ctx, "tcp", d.proxyAddr)
 	if err != nil {
@@ -414,4 +404,25 @@ func (e *dialError) Unwrap() []error {
 		return []error{e.err, e.ctxErr}
 	}
 	return []error{e.err}
+}
+
+// checkDial validates a DialContext call of a tunnel route named route (of
+// the given kind) and returns the target as the route requests it.
+func checkDial(ctx context.Context, route, kind, network, address string) (string, error) {
+	// Quoted: a bad address may hold anything.
+	what := "dial " + strconv.Quote(address)
+	if ctx == nil {
+		return "", &dialError{route: route, what: what, err: errors.New("nil context")}
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return "", &dialError{route: route, what: what,
+			err: fmt.Errorf("network %q not supported (%s routes carry tcp, tcp4 or tcp6)", network, kind)}
+	}
+	target, err := requestTarget(address)
+	if err != nil {
+		return "", &dialError{route: route, what: what, err: err}
+	}
+	return target, nil
 }

@@ -409,21 +409,11 @@ func (d *SSHDialer) Dial(network, address string) (net.Conn, error) {
 // *knownhosts.KeyError; after Close, dials fail with an error wrapping
 // net.ErrClosed.
 func (d *SSHDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	what := "dial " + strconv.Quote(address)
-	if ctx == nil {
-		return nil, &dialError{route: d.name, what: what, err: errors.New("nil context")}
-	}
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil, &dialError{route: d.name, what: what,
-			err: fmt.Errorf("network %q not supported (SSH routes carry tcp, tcp4 or tcp6)", network)}
-	}
-	target, err := requestTarget(address)
+	target, err := checkDial(ctx, d.name, "SSH", network, address)
 	if err != nil {
-		return nil, &dialError{route: d.name, what: what, err: err}
+		return nil, err
 	}
-	what = "open a channel to " + target
+	what := "open a channel to " + target
 	for retried := false; ; retried = true {
 		s, fresh, err := d.session(ctx)
 		if err != nil {
