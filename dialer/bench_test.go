@@ -1,19 +1,17 @@
 package dialer_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/proxy"
 
 	"github.com/kafkanat/kafkanat/dialer"
+	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/rewrite"
 )
@@ -26,32 +24,6 @@ const benchTimeout = 10 * time.Second
 
 // hiddenAddr is the advertised address the benchmarks' rules map.
 const hiddenAddr = "b0.kafka.internal.invalid:9092"
-
-// sinkListener is a loopback listener whose accept loop closes every conn
-// at once, so a dial benchmark measures the dial and the close and nothing
-// else.
-func sinkListener(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	tb.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
 
 // benchDialer returns a Dialer for the rule text.
 func benchDialer(tb testing.TB, text string) *dialer.Dialer {
@@ -134,37 +106,10 @@ func routeCases(tb testing.TB, target string) []routeCase {
 		name:     "connect",
 		baseline: "by-hand",
 		byHand: timeoutDial(func(ctx context.Context) (net.Conn, error) {
-			return connectByHand(ctx, netDialer, httpSrv.Addr(), target)
+			return testnet.ConnectByHand(ctx, httpSrv.Addr(), target)
 		}),
 		kafkanat: kafkanat(hiddenAddr + " => " + target + " via " + httpSrv.URL()),
 	}}
-}
-
-// connectByHand opens an HTTP CONNECT tunnel the way a program without
-// kafkanat would: dial the proxy, write the request, read the reply.
-func connectByHand(ctx context.Context, d *net.Dialer, proxyAddr, target string) (net.Conn, error) {
-	c, err := d.DialContext(ctx, "tcp", proxyAddr)
-	if err != nil {
-		return nil, err
-	}
-	if deadline, ok := ctx.Deadline(); ok {
-		c.SetDeadline(deadline)
-	}
-	if _, err := io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n"); err != nil {
-		c.Close()
-		return nil, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		c.Close()
-		return nil, fmt.Errorf("CONNECT %s: %s", target, resp.Status)
-	}
-	c.SetDeadline(time.Time{})
-	return c, nil
 }
 
 // BenchmarkDial reports a dial and close over each route, by hand (the
@@ -174,7 +119,7 @@ func connectByHand(ctx context.Context, d *net.Dialer, proxyAddr, target string)
 // dial: allocations are counted process-wide, so the listener's and the
 // in-process proxy's allocations appear in both.
 func BenchmarkDial(b *testing.B) {
-	target := sinkListener(b)
+	target := testnet.Sink(b)
 	ctx := context.Background()
 	for _, rc := range routeCases(b, target) {
 		for _, v := range []struct {
@@ -375,7 +320,7 @@ func connPair(b *testing.B, op string, size int, wrapped bool) net.Conn {
 // different loads; pairs see the same. It reports both variants' ns per
 // dial and their ratio (kafkanat / by hand).
 func BenchmarkDialPaired(b *testing.B) {
-	target := sinkListener(b)
+	target := testnet.Sink(b)
 	ctx := context.Background()
 	for _, rc := range routeCases(b, target) {
 		b.Run(rc.name, func(b *testing.B) {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/proxy"
 
+	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/socks"
 )
@@ -22,7 +22,7 @@ import (
 // timeout, as a Kafka client does. Allocations are counted process-wide,
 // so the server's appear in both variants.
 func BenchmarkDial(b *testing.B) {
-	target := benchSink(b)
+	target := testnet.Sink(b)
 	srv, err := kafkanattest.NewSOCKS5Server()
 	if err != nil {
 		b.Fatal(err)
@@ -58,28 +58,4 @@ func BenchmarkDial(b *testing.B) {
 			}
 		})
 	}
-}
-
-// benchSink is a loopback listener that closes every conn it accepts.
-func benchSink(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	b.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }

@@ -5,9 +5,12 @@
 package testnet
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -21,25 +24,31 @@ func (f DialFunc) DialContext(ctx context.Context, network, address string) (net
 	return f(ctx, network, address)
 }
 
-// Server is a loopback listener that runs a handler on every conn it
-// accepts. At the test's cleanup it closes the listener and every conn and
-// waits for the handlers.
+// Server runs a handler on every conn its listener accepts. At the test's
+// cleanup it closes the listener and every open conn and waits for the
+// handlers.
 type Server struct {
 	ln    net.Listener
 	wg    sync.WaitGroup
 	mu    sync.Mutex
-	conns []net.Conn
+	conns map[net.Conn]struct{}
 }
 
-// Serve starts a Server that runs handle on every conn (and closes the
-// conn when handle returns).
+// Serve starts a Server on a loopback TCP port that runs handle on every
+// conn (and closes the conn when handle returns).
 func Serve(t testing.TB, handle func(net.Conn)) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{ln: ln}
+	return ServeListener(t, ln, handle)
+}
+
+// ServeListener is Serve on a listener of the caller's (a unix socket, an
+// IPv6 loopback port).
+func ServeListener(t testing.TB, ln net.Listener, handle func(net.Conn)) *Server {
+	s := &Server{ln: ln, conns: map[net.Conn]struct{}{}}
 	s.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -47,10 +56,15 @@ func Serve(t testing.TB, handle func(net.Conn)) *Server {
 				return
 			}
 			s.mu.Lock()
-			s.conns = append(s.conns, c)
+			s.conns[c] = struct{}{}
 			s.mu.Unlock()
 			s.wg.Go(func() {
-				defer c.Close()
+				defer func() {
+					c.Close()
+					s.mu.Lock()
+					delete(s.conns, c)
+					s.mu.Unlock()
+				}()
 				handle(c)
 			})
 		}
@@ -58,7 +72,7 @@ func Serve(t testing.TB, handle func(net.Conn)) *Server {
 	t.Cleanup(func() {
 		ln.Close()
 		s.mu.Lock()
-		for _, c := range s.conns {
+		for c := range s.conns {
 			c.Close()
 		}
 		s.mu.Unlock()
@@ -80,6 +94,61 @@ func Echo(t testing.TB) string {
 			_ = cw.CloseWrite()
 		}
 	}).Addr()
+}
+
+// Sink starts a loopback listener that closes every conn as soon as it
+// accepts it, on the accepting goroutine, and returns its address: a dial
+// benchmark against it measures the dial and the close and nothing else.
+func Sink(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// ConnectByHand opens an HTTP CONNECT tunnel to target through the proxy
+// at proxyAddr the way a program without kafkanat would: dial the proxy,
+// write the request, read the reply. Benchmarks compare routes with it.
+func ConnectByHand(ctx context.Context, proxyAddr, target string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", proxyAddr)
+	if err != nil {
+		return nil, err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		c.SetDeadline(deadline)
+	}
+	if _, err := io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		c.Close()
+		return nil, fmt.Errorf("CONNECT %s: %s", target, resp.Status)
+	}
+	c.SetDeadline(time.Time{})
+	return c, nil
 }
 
 // ClosedPort returns a loopback address nothing listens on.
