@@ -107,6 +107,33 @@ func BenchmarkCompile100k(b *testing.B) {
 	}
 }
 
+// BenchmarkParseAndCompile100k reports Parse then Compile of 100k mixed
+// rules, what loading a rules file costs. Like BenchmarkCompile100k, it
+// skips above 50 iterations.
+func BenchmarkParseAndCompile100k(b *testing.B) {
+	if b.N > 50 {
+		b.Skipf("%d parses of 100k rules would take minutes; run -bench ParseAndCompile100k -benchtime 5x", b.N)
+	}
+	var sb strings.Builder
+	for i := range 100_000 {
+		rule, _ := benchRule(kinds[i%len(kinds)], i)
+		sb.WriteString(rule)
+		sb.WriteByte('\n')
+	}
+	text := sb.String()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		rules, err := rewrite.Parse("rules", text)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := rewrite.Compile(rules); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkCompileByKind reports Compile of 100k rules of a single kind
 // (Parse excluded), to show which kind dominates BenchmarkCompile100k. Like
 // it, it skips above 50 iterations.
