@@ -104,8 +104,9 @@ type parser struct {
 	lineStart int // offset of the current line's first byte
 }
 
-func (p *parser) errAt(line, col int, format string, args ...any) *SyntaxError {
-	return &SyntaxError{Source: p.source, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
+// errAt reports a problem at token t.
+func (p *parser) errAt(t token, format string, args ...any) *SyntaxError {
+	return errorAt(p.source, t.line, t.col, 0, format, args...)
 }
 
 // next returns the next token, skipping white space and comments.
@@ -150,7 +151,7 @@ func (p *parser) next(mode wordMode) (token, *SyntaxError) {
 	}
 	end, ok := scanWord(p.s, p.off, mode)
 	if !ok {
-		return t, p.errAt(p.line, end-p.lineStart+1, `unterminated "{": a placeholder needs its "}" on the same line`)
+		return t, errorAt(p.source, t.line, t.col, end-p.off, `unterminated "{": a placeholder needs its "}" on the same line`)
 	}
 	t.kind, t.text = tokWord, p.s[p.off:end]
 	p.off = end
@@ -192,7 +193,7 @@ func Parse(source, text string) ([]Rule, error) {
 // rule parses one rule whose first token is first.
 func (p *parser) rule(first token) (Rule, *SyntaxError) {
 	if first.kind != tokWord || isKeyword(first.text) {
-		return Rule{}, p.errAt(first.line, first.col, "missing pattern before %s", first.describe())
+		return Rule{}, p.errAt(first, "missing pattern before %s", first.describe())
 	}
 	r := Rule{Source: p.source, Line: first.line, Col: first.col, Pattern: first.text}
 	targetCol := 0
@@ -208,7 +209,7 @@ func (p *parser) rule(first token) (Rule, *SyntaxError) {
 			return Rule{}, err
 		}
 		if tt.kind != tokWord || isKeyword(tt.text) {
-			return Rule{}, p.errAt(tt.line, tt.col, "missing target after \"=>\", found %s", tt.describe())
+			return Rule{}, p.errAt(tt, "missing target after \"=>\", found %s", tt.describe())
 		}
 		r.Target, targetCol = tt.text, tt.col
 		if t, err = p.next(modeRoute); err != nil {
@@ -221,11 +222,11 @@ func (p *parser) rule(first token) (Rule, *SyntaxError) {
 				return Rule{}, err
 			}
 		case t.kind == tokWord && t.text == "deny":
-			return Rule{}, p.errAt(t.line, t.col, `"deny" cannot follow a target: a rule either rewrites or denies`)
+			return Rule{}, p.errAt(t, `"deny" cannot follow a target: a rule either rewrites or denies`)
 		case t.kind == tokArrow:
-			return Rule{}, p.errAt(t.line, t.col, `unexpected "=>": a rule has one target`)
+			return Rule{}, p.errAt(t, `unexpected "=>": a rule has one target`)
 		default:
-			return Rule{}, p.errAt(t.line, t.col, `unexpected %s after target; expected "via", ";" or end of line`, t.describe())
+			return Rule{}, p.errAt(t, `unexpected %s after target; expected "via", ";" or end of line`, t.describe())
 		}
 	case t.kind == tokWord && t.text == "via":
 		if t, err = p.routes(&r); err != nil {
@@ -239,32 +240,23 @@ func (p *parser) rule(first token) (Rule, *SyntaxError) {
 		switch {
 		case atEnd(t):
 		case t.kind == tokWord && t.text == "via":
-			return Rule{}, p.errAt(t.line, t.col, `"deny" cannot be combined with "via"`)
+			return Rule{}, p.errAt(t, `"deny" cannot be combined with "via"`)
 		case t.kind == tokArrow:
-			return Rule{}, p.errAt(t.line, t.col, `"deny" cannot be combined with a target`)
+			return Rule{}, p.errAt(t, `"deny" cannot be combined with a target`)
 		default:
-			return Rule{}, p.errAt(t.line, t.col, `unexpected %s after "deny"`, t.describe())
+			return Rule{}, p.errAt(t, `unexpected %s after "deny"`, t.describe())
 		}
 	case atEnd(t):
-		return Rule{}, p.errAt(t.line, t.col, `missing "=>", "via" or "deny" after pattern %s%s`, quoteWord(r.Pattern), regexHint(r.Pattern))
+		return Rule{}, p.errAt(t, `missing "=>", "via" or "deny" after pattern %s%s`, quoteWord(r.Pattern), regexHint(r.Pattern))
 	default:
-		return Rule{}, p.errAt(t.line, t.col, `unexpected %s after pattern %s; expected "=>", "via" or "deny"%s`, t.describe(), quoteWord(r.Pattern), regexHint(r.Pattern))
+		return Rule{}, p.errAt(t, `unexpected %s after pattern %s; expected "=>", "via" or "deny"%s`, t.describe(), quoteWord(r.Pattern), regexHint(r.Pattern))
 	}
 	// t is now the token that ended the rule; a route list ends at one too.
 	if !atEnd(t) {
-		return Rule{}, p.errAt(t.line, t.col, "unexpected %s", t.describe())
+		return Rule{}, p.errAt(t, "unexpected %s", t.describe())
 	}
 	if e := checkRule(&r); e != nil {
-		line, col := r.Line, r.Col
-		switch e.where {
-		case inPattern:
-			col += e.off
-		case inTarget:
-			col = targetCol + e.off
-		case inRoute:
-			line, col = r.Routes[e.route].Line, r.Routes[e.route].Col+e.off
-		}
-		return Rule{}, p.errAt(line, col, "%s", e.msg)
+		return Rule{}, r.syntaxError(e, targetCol)
 	}
 	return r, nil
 }
@@ -286,7 +278,7 @@ func (p *parser) routes(r *Rule) (token, *SyntaxError) {
 			return t, err
 		}
 		if t.kind != tokWord || isKeyword(t.text) {
-			return t, p.errAt(t.line, t.col, "missing route after %s, found %s", after, t.describe())
+			return t, p.errAt(t, "missing route after %s, found %s", after, t.describe())
 		}
 		r.Routes = append(r.Routes, RouteRef{Name: t.text, Line: t.line, Col: t.col})
 		if t, err = p.next(modeRoute); err != nil {
@@ -299,13 +291,13 @@ func (p *parser) routes(r *Rule) (token, *SyntaxError) {
 		case atEnd(t):
 			return t, nil
 		case t.kind == tokArrow:
-			return t, p.errAt(t.line, t.col, `"=>" must come before "via"`)
+			return t, p.errAt(t, `"=>" must come before "via"`)
 		case t.kind == tokWord && t.text == "deny":
-			return t, p.errAt(t.line, t.col, `"deny" cannot be combined with "via"`)
+			return t, p.errAt(t, `"deny" cannot be combined with "via"`)
 		case t.kind == tokWord && t.text == "via":
-			return t, p.errAt(t.line, t.col, `duplicate "via": list all routes after one "via", separated by ","`)
+			return t, p.errAt(t, `duplicate "via": list all routes after one "via", separated by ","`)
 		default:
-			return t, p.errAt(t.line, t.col, `unexpected %s after route; separate routes with ","`, t.describe())
+			return t, p.errAt(t, `unexpected %s after route; separate routes with ","`, t.describe())
 		}
 	}
 }
@@ -319,9 +311,7 @@ func (p *parser) routes(r *Rule) (token, *SyntaxError) {
 // Errors are *SyntaxError without a position.
 func ParseMap(advertised, target string) (Rule, error) {
 	r := Rule{Source: fmt.Sprintf("Map(%q, %q)", advertised, target), Pattern: advertised, Target: target}
-	fail := func(format string, args ...any) (Rule, error) {
-		return Rule{}, &SyntaxError{Source: r.Source, Msg: fmt.Sprintf(format, args...)}
-	}
+	fail := func(msg string) (Rule, error) { return Rule{}, errorAt(r.Source, 0, 0, 0, "%s", msg) }
 	if advertised == "" {
 		return fail("empty advertised address")
 	}
@@ -333,7 +323,7 @@ func ParseMap(advertised, target string) (Rule, error) {
 		if e.where == inTarget {
 			side = "target"
 		}
-		return fail("%s: %s", side, e.msg)
+		return fail(side + ": " + e.msg)
 	}
 	return r, nil
 }

@@ -76,20 +76,10 @@ func (r *Rule) String() string {
 // where names the rule's origin for messages: "rules line 3, column 1" or
 // `Map("a", "b")`.
 func (r *Rule) where() string {
-	if r.Line == 0 {
-		if r.Source == "" {
-			return "no source"
-		}
-		return r.Source
+	if w := (&SyntaxError{Source: r.Source, Line: r.Line, Col: r.Col}).where(); w != "" {
+		return w
 	}
-	return position(r.Source, r.Line, r.Col)
-}
-
-func position(source string, line, col int) string {
-	if source == "" {
-		return fmt.Sprintf("line %d, column %d", line, col)
-	}
-	return fmt.Sprintf("%s line %d, column %d", source, line, col)
+	return "no source"
 }
 
 // SyntaxError reports a rule that cannot be parsed or compiled.
@@ -107,13 +97,57 @@ type SyntaxError struct {
 // Error returns `kafkanat: rules line 3, column 12: <msg>`, or
 // `kafkanat: Map("a", "b"): <msg>` when the error has no position.
 func (e *SyntaxError) Error() string {
-	if e.Line == 0 {
-		if e.Source == "" {
-			return "kafkanat: " + e.Msg
-		}
-		return "kafkanat: " + e.Source + ": " + e.Msg
+	if w := e.where(); w != "" {
+		return "kafkanat: " + w + ": " + e.Msg
 	}
-	return "kafkanat: " + position(e.Source, e.Line, e.Col) + ": " + e.Msg
+	return "kafkanat: " + e.Msg
+}
+
+// where formats the error's place: "rules line 3, column 12", "line 3,
+// column 12" without a source, the source alone without a line, or "".
+func (e *SyntaxError) where() string {
+	switch {
+	case e.Line == 0:
+		return e.Source
+	case e.Source == "":
+		return fmt.Sprintf("line %d, column %d", e.Line, e.Col)
+	}
+	return fmt.Sprintf("%s line %d, column %d", e.Source, e.Line, e.Col)
+}
+
+// errorAt is the one routine that places a problem in rule text: the
+// problem is off bytes into the word that starts at line and col of source
+// (1-based; a word never spans lines). Line 0 stands for a source without
+// lines, such as a Map call, and gives an error without a position.
+func errorAt(source string, line, col, off int, format string, args ...any) *SyntaxError {
+	e := &SyntaxError{Source: source, Msg: fmt.Sprintf(format, args...)}
+	if line > 0 {
+		e.Line, e.Col = line, col+off
+	}
+	return e
+}
+
+// syntaxError places e, a problem compileRule found in r. targetCol is the
+// column of r's target when the caller knows it (the parser does; a Rule
+// does not record it), else 0: the error then points at the rule and quotes
+// the target.
+func (r *Rule) syntaxError(e *ruleErr, targetCol int) *SyntaxError {
+	line, col, off, msg := r.Line, r.Col, 0, e.msg
+	switch {
+	case line == 0 && r.Source == "":
+		// Built by hand: name the rule by its number and text.
+		msg = fmt.Sprintf("rule %d (%s): %s", r.Index, r.String(), msg)
+	case line == 0:
+	case e.where == inPattern:
+		off = e.off
+	case e.where == inTarget && targetCol > 0:
+		col, off = targetCol, e.off
+	case e.where == inTarget:
+		msg = fmt.Sprintf("target %s: %s", quoteWord(r.Target), msg)
+	case e.where == inRoute && r.Routes[e.route].Line > 0:
+		line, col, off = r.Routes[e.route].Line, r.Routes[e.route].Col, e.off
+	}
+	return errorAt(r.Source, line, col, off, "%s", msg)
 }
 
 // redactRoute hides the password of a route URL. Names without "://" are

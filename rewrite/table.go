@@ -32,7 +32,7 @@ type Table struct {
 // rules built or changed by hand.
 func Compile(rules []Rule) (*Table, error) {
 	if len(rules) > math.MaxInt32-1 {
-		return nil, &SyntaxError{Msg: fmt.Sprintf("too many rules (%d)", len(rules))}
+		return nil, errorAt("", 0, 0, 0, "too many rules (%d)", len(rules))
 	}
 	t := &Table{
 		rules:    make([]Rule, len(rules)),
@@ -49,7 +49,7 @@ func Compile(rules []Rule) (*Table, error) {
 		r.Routes = append([]RouteRef(nil), r.Routes...)
 		c, e := compileRule(r)
 		if e != nil {
-			return nil, compileError(r, e)
+			return nil, r.syntaxError(e, 0)
 		}
 		t.cr[i] = c
 		pos := int32(i)
@@ -87,30 +87,6 @@ func setLowest(m map[string]int32, key string, pos int32) {
 	if _, ok := m[key]; !ok {
 		m[key] = pos
 	}
-}
-
-// compileError positions a compile error of a rule. A target's column is not
-// recorded in Rule, so target errors point at the rule.
-func compileError(r *Rule, e *ruleErr) *SyntaxError {
-	se := &SyntaxError{Source: r.Source, Msg: e.msg}
-	if r.Line == 0 {
-		if r.Source == "" {
-			se.Msg = fmt.Sprintf("rule %d (%s): %s", r.Index, r.String(), e.msg)
-		}
-		return se
-	}
-	se.Line, se.Col = r.Line, r.Col
-	switch e.where {
-	case inPattern:
-		se.Col += e.off
-	case inTarget:
-		se.Msg = fmt.Sprintf("target %q: %s", r.Target, e.msg)
-	case inRoute:
-		if rt := r.Routes[e.route]; rt.Line > 0 {
-			se.Line, se.Col = rt.Line, rt.Col+e.off
-		}
-	}
-	return se
 }
 
 // Rules returns a copy of the table's rules, in order.
