@@ -4,42 +4,42 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/goleak"
 	"golang.org/x/net/proxy"
 
 	"github.com/kafkanat/kafkanat"
+	"github.com/kafkanat/kafkanat/internal/leakcheck"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
-// The plug-in lines of the README compile as written.
+// DialFunc is what golang.org/x/net/proxy's users take. The README's
+// plug-in lines for each Kafka client compile in internal/e2e.
 var (
-	_ kgo.Opt             = kgo.Dialer(kafkanat.New())
 	_ proxy.Dialer        = kafkanat.New()
 	_ proxy.ContextDialer = kafkanat.New()
-	_                     = func(cfg *sarama.Config) { cfg.Net.Proxy.Dialer = kafkanat.New() }
 )
 
 func TestMain(m *testing.M) {
-	net.DefaultResolver = kafkanattest.OfflineResolver()
-	goleak.VerifyTestMain(m)
+	net.DefaultResolver = testkit.OfflineResolver()
+	leakcheck.VerifyTestMain(m)
 }
 
 func info(t *testing.T, dial kafkanat.DialFunc, address string) kafkanat.ConnInfo {
 	t.Helper()
 	c, err := dial.Dial("tcp", address)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c.Close()
 	i, ok := kafkanat.InfoOf(c)
-	require.True(t, ok)
+	if !ok {
+		t.Fatalf("InfoOf(%T) found no kafkanat connection", c)
+	}
 	return i
 }
 
@@ -50,9 +50,12 @@ func TestOptionsApplyInOrder(t *testing.T) {
 		kafkanat.Rules("*.invalid => "+b),
 		kafkanat.Map("y.invalid:9092", a), // after the wildcard: never reached
 	)
-	assert.Equal(t, a, info(t, dial, "x.invalid:9092").Target)
-	assert.Equal(t, b, info(t, dial, "y.invalid:9092").Target)
-	assert.Equal(t, 2, info(t, dial, "y.invalid:9092").Rule)
+	if got := info(t, dial, "x.invalid:9092"); got.Target != a {
+		t.Errorf("x.invalid:9092 went to %s, want %s", got.Target, a)
+	}
+	if got := info(t, dial, "y.invalid:9092"); got.Target != b || got.Rule != 2 {
+		t.Errorf("y.invalid:9092 went to %s by rule %d, want %s by rule 2", got.Target, got.Rule, b)
+	}
 }
 
 type countingRoute struct {
@@ -74,9 +77,9 @@ func TestViaNamedRoute(t *testing.T) {
 	dial := kafkanat.New(kafkanat.Route("tun", r), kafkanat.Via("tun"), kafkanat.Map("x.invalid", "127.0.0.1"))
 	_, port, _ := net.SplitHostPort(a)
 	i := info(t, dial, "x.invalid:"+port)
-	assert.Equal(t, "tun", i.Route)
-	assert.Equal(t, a, i.Target)
-	assert.Equal(t, 1, r.n)
+	if i.Route != "tun" || i.Target != a || r.n != 1 {
+		t.Errorf("dialed %s via %s, %d dials over the route; want %s via tun, 1 dial", i.Target, i.Route, r.n, a)
+	}
 }
 
 func TestNewReturnsConfigErrorAtEveryDial(t *testing.T) {
@@ -99,15 +102,19 @@ func TestNewReturnsConfigErrorAtEveryDial(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := kafkanat.NewDialer(tc.opts...)
-			require.ErrorIs(t, err, kafkanat.ErrConfig)
-			require.ErrorContains(t, err, tc.msg)
+			if !errors.Is(err, kafkanat.ErrConfig) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("NewDialer: %v; want ErrConfig saying %q", err, tc.msg)
+			}
 			dial := kafkanat.New(tc.opts...)
 			for range 2 {
 				_, derr := dial.Dial("tcp", "127.0.0.1:1")
-				require.ErrorIs(t, derr, kafkanat.ErrConfig)
-				require.Equal(t, err.Error(), derr.Error())
+				if !errors.Is(derr, kafkanat.ErrConfig) || derr.Error() != err.Error() {
+					t.Fatalf("dial: %v; want %v", derr, err)
+				}
 				var op *net.OpError
-				assert.False(t, errors.As(derr, &op), "a config error is not a dial error: clients must not retry it")
+				if errors.As(derr, &op) {
+					t.Errorf("a config error is not a dial error (clients must not retry it), but As found %v", op)
+				}
 			}
 		})
 	}
@@ -116,16 +123,18 @@ func TestNewReturnsConfigErrorAtEveryDial(t *testing.T) {
 func TestStrictRefuses(t *testing.T) {
 	dial := kafkanat.New(kafkanat.Strict(), kafkanat.Rules("covered.invalid => 127.0.0.1"))
 	_, err := dial.Dial("tcp", "uncovered.invalid:9092")
-	require.ErrorIs(t, err, kafkanat.ErrNoRoute)
 	var de *kafkanat.DialError
-	require.ErrorAs(t, err, &de)
-	assert.Equal(t, "uncovered.invalid:9092", de.Address)
+	if !errors.Is(err, kafkanat.ErrNoRoute) || !errors.As(err, &de) || de.Address != "uncovered.invalid:9092" {
+		t.Fatalf("dial: %v; want a DialError for uncovered.invalid:9092 matching ErrNoRoute", err)
+	}
 }
 
 func TestDialTimeoutOption(t *testing.T) {
 	dial := kafkanat.New(kafkanat.DialTimeout(20*time.Millisecond), kafkanat.Route("stall", stall{}), kafkanat.Via("stall"))
 	_, err := dial.Dial("tcp", "127.0.0.1:1")
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dial: %v; want context.DeadlineExceeded", err)
+	}
 }
 
 type stall struct{}

@@ -1,17 +1,38 @@
 package kafkanat_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/kafkanat/kafkanat"
 	"github.com/kafkanat/kafkanat/dialer"
 	"github.com/kafkanat/kafkanat/internal/testnet"
 )
+
+// explain is kafkanat.Explain for a test that expects a decision.
+func explain(t *testing.T, address string, opts ...kafkanat.Option) kafkanat.Decision {
+	t.Helper()
+	dec, err := kafkanat.Explain(address, opts...)
+	if err != nil {
+		t.Fatalf("Explain(%q): %v", address, err)
+	}
+	return dec
+}
+
+// configError checks that NewDialer refuses opts with ErrConfig and
+// returns the error.
+func configError(t *testing.T, opts ...kafkanat.Option) error {
+	t.Helper()
+	_, err := kafkanat.NewDialer(opts...)
+	if !errors.Is(err, kafkanat.ErrConfig) {
+		t.Fatalf("NewDialer: %v, want an error matching ErrConfig", err)
+	}
+	return err
+}
 
 func TestFromEnvironment(t *testing.T) {
 	t.Setenv("ALL_PROXY", "socks5://alice:s3cret@127.0.0.1:1080")
@@ -22,9 +43,9 @@ func TestFromEnvironment(t *testing.T) {
 		{"127.0.0.1:9092", "127.0.0.1:9092: no rule: dialed directly"},
 		{"localhost:9092", "localhost:9092: no rule: dialed directly"},
 	} {
-		dec, err := kafkanat.Explain(tc.addr, kafkanat.FromEnvironment())
-		require.NoError(t, err)
-		assert.Equal(t, tc.want, dec.String())
+		if got := explain(t, tc.addr, kafkanat.FromEnvironment()).String(); got != tc.want {
+			t.Errorf("Explain(%q) = %q, want %q", tc.addr, got, tc.want)
+		}
 	}
 
 	// The lower-case names work too; the upper-case ones win.
@@ -32,51 +53,56 @@ func TestFromEnvironment(t *testing.T) {
 	t.Setenv("all_proxy", "http://127.0.0.1:3128")
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
-	dec, err := kafkanat.Explain("b1.kafka.invalid:9092", kafkanat.FromEnvironment())
-	require.NoError(t, err)
-	assert.Equal(t, []string{"http://127.0.0.1:3128"}, dec.Routes)
+	if got := explain(t, "b1.kafka.invalid:9092", kafkanat.FromEnvironment()).Routes; !slices.Equal(got, []string{"http://127.0.0.1:3128"}) {
+		t.Errorf("routes %q, want the all_proxy one", got)
+	}
 
 	// A later Via overrides the environment.
-	dec, err = kafkanat.Explain("b1.kafka.invalid:9092", kafkanat.FromEnvironment(), kafkanat.Via("direct"))
-	require.NoError(t, err)
-	assert.Equal(t, []string{"direct"}, dec.Routes)
+	if got := explain(t, "b1.kafka.invalid:9092", kafkanat.FromEnvironment(), kafkanat.Via("direct")).Routes; !slices.Equal(got, []string{"direct"}) {
+		t.Errorf("routes %q after Via(direct), want direct", got)
+	}
 
 	t.Setenv("all_proxy", "ftp://u:s3cret@127.0.0.1:21")
-	_, err = kafkanat.NewDialer(kafkanat.FromEnvironment())
-	require.ErrorIs(t, err, kafkanat.ErrConfig)
-	assert.EqualError(t, err, `kafkanat: FromEnvironment: all_proxy=ftp://u:xxxxx@127.0.0.1:21: scheme "ftp" is not socks5, socks5h or http`)
+	const ftp = `kafkanat: FromEnvironment: all_proxy=ftp://u:xxxxx@127.0.0.1:21: scheme "ftp" is not socks5, socks5h or http`
+	if err := configError(t, kafkanat.FromEnvironment()); err.Error() != ftp {
+		t.Errorf("error %q, want %q", err, ftp)
+	}
 
 	t.Setenv("all_proxy", "127.0.0.1:1080")
-	_, err = kafkanat.NewDialer(kafkanat.FromEnvironment())
-	require.ErrorIs(t, err, kafkanat.ErrConfig)
+	configError(t, kafkanat.FromEnvironment())
 
 	t.Setenv("all_proxy", "socks5://127.0.0.1:1080")
 	t.Setenv("no_proxy", "10.0.0.0/99")
-	_, err = kafkanat.NewDialer(kafkanat.FromEnvironment())
-	assert.ErrorContains(t, err, `NO_PROXY entry 1 "10.0.0.0/99"`)
+	if err := configError(t, kafkanat.FromEnvironment()); !strings.Contains(err.Error(), `NO_PROXY entry 1 "10.0.0.0/99"`) {
+		t.Errorf("error %q does not name the bad NO_PROXY entry", err)
+	}
 
 	t.Setenv("all_proxy", "")
-	dec, err = kafkanat.Explain("b1.kafka.invalid:9092", kafkanat.FromEnvironment())
-	require.NoError(t, err)
-	assert.Equal(t, "b1.kafka.invalid:9092: no rule: dialed directly", dec.String(), "unset: nothing changes")
+	if got, want := explain(t, "b1.kafka.invalid:9092", kafkanat.FromEnvironment()).String(), "b1.kafka.invalid:9092: no rule: dialed directly"; got != want {
+		t.Errorf("with ALL_PROXY unset: %q, want %q", got, want)
+	}
 }
 
 func TestRulesFileOption(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kafka.rules")
-	require.NoError(t, os.WriteFile(path, []byte("# office\nkafka:9092 => 127.0.0.1:19092\n"), 0o600))
-	dec, err := kafkanat.Explain("kafka:9092", kafkanat.Map("other:1", "127.0.0.1:1"), kafkanat.RulesFile(path))
-	require.NoError(t, err)
-	assert.Equal(t, 2, dec.Rule)
-	assert.Equal(t, "127.0.0.1:19092", dec.Target)
+	if err := os.WriteFile(path, []byte("# office\nkafka:9092 => 127.0.0.1:19092\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dec := explain(t, "kafka:9092", kafkanat.Map("other:1", "127.0.0.1:1"), kafkanat.RulesFile(path))
+	if dec.Rule != 2 || dec.Target != "127.0.0.1:19092" {
+		t.Errorf("rule %d, target %s; want rule 2, target 127.0.0.1:19092", dec.Rule, dec.Target)
+	}
 
-	require.NoError(t, os.WriteFile(path, []byte("kafka:9092 =>\n"), 0o600))
-	_, err = kafkanat.NewDialer(kafkanat.RulesFile(path))
-	require.ErrorIs(t, err, kafkanat.ErrConfig)
-	assert.Contains(t, err.Error(), path+" line 1")
+	if err := os.WriteFile(path, []byte("kafka:9092 =>\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := configError(t, kafkanat.RulesFile(path)); !strings.Contains(err.Error(), path+" line 1") {
+		t.Errorf("error %q does not name %s line 1", err, path)
+	}
 
-	_, err = kafkanat.NewDialer(kafkanat.RulesFile(filepath.Join(t.TempDir(), "missing")))
-	require.ErrorIs(t, err, kafkanat.ErrConfig)
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	if err := configError(t, kafkanat.RulesFile(filepath.Join(t.TempDir(), "missing"))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("error %q does not match os.ErrNotExist", err)
+	}
 }
 
 func TestHookOption(t *testing.T) {
@@ -87,11 +113,14 @@ func TestHookOption(t *testing.T) {
 		Close: func(dialer.CloseEvent) { closes++ },
 	}))
 	c, err := dial.Dial("tcp", "x.invalid:1")
-	require.NoError(t, err)
-	require.NoError(t, c.Close())
-	assert.Equal(t, 1, dials)
-	assert.Equal(t, 1, closes)
-
-	_, err = kafkanat.NewDialer(kafkanat.Hook(nil))
-	require.ErrorIs(t, err, kafkanat.ErrConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if dials != 1 || closes != 1 {
+		t.Errorf("hook saw %d dials and %d closes, want 1 and 1", dials, closes)
+	}
+	configError(t, kafkanat.Hook(nil))
 }

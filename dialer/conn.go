@@ -2,7 +2,9 @@ package dialer
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -14,6 +16,27 @@ type Info struct {
 	Rule     int    // 1-based number of the matching rule; 0 when none matched
 	RuleText string // the matching rule with credentials redacted, or what decided instead ("Lookup", "no rule matched")
 	Route    string // the route that carried the connection, credentials redacted
+}
+
+// String describes the connection in one line, for example
+//
+//	b2.abc.example.com:9094 => 10.0.0.7:9094 via socks5://bastion:1080 (rule 3: *.abc.example.com => 10.0.0.7)
+//	other.invalid:9092 via direct (no rule matched)
+func (i Info) String() string {
+	var b strings.Builder
+	b.WriteString(i.Address)
+	if i.Target != i.Address {
+		b.WriteString(" => ")
+		b.WriteString(i.Target)
+	}
+	b.WriteString(" via ")
+	b.WriteString(i.Route)
+	if i.Rule > 0 {
+		fmt.Fprintf(&b, " (rule %d: %s)", i.Rule, i.RuleText)
+	} else {
+		fmt.Fprintf(&b, " (%s)", i.RuleText)
+	}
+	return b.String()
 }
 
 // Conn is the connection a Dialer returns (inside a *tls.Conn when the

@@ -139,18 +139,7 @@ func (dec Decision) String() string {
 		}
 		return b.String()
 	}
-	if dec.Target != dec.Address {
-		b.WriteString(" => ")
-		b.WriteString(dec.Target)
-	}
-	b.WriteString(" via ")
-	b.WriteString(strings.Join(dec.Routes, ", "))
-	if dec.Rule > 0 {
-		fmt.Fprintf(&b, " (rule %d: %s)", dec.Rule, dec.RuleText)
-	} else {
-		fmt.Fprintf(&b, " (%s)", dec.RuleText)
-	}
-	return b.String()
+	return Info{Address: dec.Address, Target: dec.Target, Rule: dec.Rule, RuleText: dec.RuleText, Route: strings.Join(dec.Routes, ", ")}.String()
 }
 
 // Explain reports what a dial of address ("host:port") would do, without

@@ -2,6 +2,7 @@ package kafkanattest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -26,13 +27,19 @@ type clusterConfig struct {
 	brokersSet bool
 	advertise  []string
 	advSet     bool
-	kfakeOpts  []kfake.Opt
+	topics     []topics
+	ports      []int
+	tls        *tls.Config
+	sasl       []saslUser
+	discard    bool
+	observers  []observer
 	errs       []error
 }
 
 // Brokers sets how many brokers the cluster starts, overriding the default
-// of 3 (or the number of addresses given to Advertise). n must be at least 1,
-// and equal to the number of Advertise addresses when both are given.
+// of 3 (or the number of addresses given to Advertise or Ports). n must be
+// at least 1, and equal to the number of Advertise addresses and Ports
+// when those are given.
 func Brokers(n int) ClusterOption {
 	return func(c *clusterConfig) {
 		c.brokers = n
@@ -53,24 +60,6 @@ func Advertise(addrs ...string) ClusterOption {
 	return func(c *clusterConfig) {
 		c.advertise = list
 		c.advSet = true
-	}
-}
-
-// KfakeOptions passes options through to kfake.NewCluster, for example
-// kfake.SeedTopics or kfake.AllowAutoTopicCreation. The cluster owns
-// kfake.NumBrokers and kfake.ListenFn (set with Brokers and Advertise
-// instead); kfake.Ports must list exactly as many ports as there are brokers.
-// Repeated KfakeOptions accumulate.
-func KfakeOptions(opts ...kfake.Opt) ClusterOption {
-	list := append([]kfake.Opt(nil), opts...)
-	return func(c *clusterConfig) {
-		for i, o := range list {
-			if o == nil {
-				c.errs = append(c.errs, fmt.Errorf("KfakeOptions: option %d is nil", i+1))
-				return
-			}
-		}
-		c.kfakeOpts = append(c.kfakeOpts, list...)
 	}
 }
 
@@ -145,9 +134,7 @@ func NewCluster(opts ...ClusterOption) (*Cluster, error) {
 		return al, nil
 	}
 
-	// Ours go last so that they win over the same options in KfakeOptions.
-	kopts := append(append([]kfake.Opt(nil), cfg.kfakeOpts...),
-		kfake.NumBrokers(len(advertised)), kfake.ListenFn(listen))
+	kopts := append(cfg.kfakeOptions(), kfake.NumBrokers(len(advertised)), kfake.ListenFn(listen))
 	kf, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkanattest: NewCluster: starting kfake: %w", err)
@@ -156,11 +143,14 @@ func NewCluster(opts ...ClusterOption) (*Cluster, error) {
 	n := created
 	mu.Unlock()
 	if n != len(advertised) {
-		// Only kfake.Ports can change the count this way.
 		kf.Close()
-		return nil, fmt.Errorf("kafkanattest: NewCluster: kfake started %d brokers but %d addresses are advertised (kfake.Ports must list one port per broker)", n, len(advertised))
+		return nil, fmt.Errorf("kafkanattest: NewCluster: kfake started %d brokers but %d addresses are advertised", n, len(advertised))
 	}
 	c.kf = kf
+	if err := c.start(&cfg); err != nil {
+		kf.Close()
+		return nil, fmt.Errorf("kafkanattest: NewCluster: %w", err)
+	}
 	return c, nil
 }
 
@@ -171,6 +161,12 @@ func (cfg *clusterConfig) resolveAdvertised() ([]string, error) {
 		return nil, fmt.Errorf("Brokers(%d): a cluster needs at least 1 broker", cfg.brokers)
 	}
 	if !cfg.advSet {
+		if cfg.ports != nil && !cfg.brokersSet {
+			cfg.brokers = len(cfg.ports)
+		}
+		if cfg.ports != nil && len(cfg.ports) != cfg.brokers {
+			return nil, fmt.Errorf("Ports gave %d ports for %d brokers; give one port per broker", len(cfg.ports), cfg.brokers)
+		}
 		out := make([]string, cfg.brokers)
 		for i := range out {
 			out[i] = fmt.Sprintf("b%d.kafka.internal.invalid:9092", i)
@@ -182,6 +178,9 @@ func (cfg *clusterConfig) resolveAdvertised() ([]string, error) {
 	}
 	if cfg.brokersSet && len(cfg.advertise) != cfg.brokers {
 		return nil, fmt.Errorf("Brokers(%d) but Advertise gave %d addresses; give one address per broker", cfg.brokers, len(cfg.advertise))
+	}
+	if cfg.ports != nil && len(cfg.ports) != len(cfg.advertise) {
+		return nil, fmt.Errorf("Ports gave %d ports for %d brokers; give one port per broker", len(cfg.ports), len(cfg.advertise))
 	}
 	seen := make(map[string]int, len(cfg.advertise))
 	for i, a := range cfg.advertise {
@@ -280,14 +279,6 @@ func (c *Cluster) DialAdvertised(ctx context.Context, network, address string) (
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, target)
-}
-
-// Kfake returns the underlying kfake cluster, for control functions
-// (ControlKey, KeepControl) and fault injection. Its ListenAddrs reports the
-// advertised addresses. AddNode fails: every broker needs an advertised
-// address, fixed at NewCluster.
-func (c *Cluster) Kfake() *kfake.Cluster {
-	return c.kf
 }
 
 // Close shuts the cluster down. Calling it more than once is harmless.

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/net/nettest"
@@ -105,7 +104,7 @@ func requestMetadata(ctx context.Context, t *testing.T, cl *kgo.Client, c *kafka
 
 func TestClusterProduceConsumeThroughMapping(t *testing.T) {
 	const topic = "hidden"
-	c := newCluster(t, kafkanattest.KfakeOptions(kfake.SeedTopics(3, topic)))
+	c := newCluster(t, kafkanattest.Topics(3, topic))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -277,9 +276,6 @@ func checkAddrs(t *testing.T, c *kafkanattest.Cluster) {
 	if got := c.Rules(); got != rules.String() {
 		t.Errorf("Rules() =\n%s\nwant\n%s", got, rules.String())
 	}
-	if got := c.Kfake().ListenAddrs(); !slices.Equal(got, adv) {
-		t.Errorf("kfake ListenAddrs() = %v, want the advertised %v", got, adv)
-	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -316,8 +312,16 @@ func TestNewClusterOptionErrors(t *testing.T) {
 		{"empty host", []kafkanattest.ClusterOption{kafkanattest.Advertise(":9092")}, "empty host"},
 		{"duplicate", []kafkanattest.ClusterOption{kafkanattest.Advertise("Kafka:9092", "kafka:9092")}, `address 2 "kafka:9092" repeats address 1`},
 		{"nil option", []kafkanattest.ClusterOption{nil}, "option 1 is nil"},
-		{"nil kfake option", []kafkanattest.ClusterOption{kafkanattest.KfakeOptions(nil)}, "KfakeOptions: option 1 is nil"},
-		{"kfake ports change the count", []kafkanattest.ClusterOption{kafkanattest.KfakeOptions(kfake.Ports(0, 0))}, "kfake started 2 brokers but 3 addresses"},
+		{"no partitions", []kafkanattest.ClusterOption{kafkanattest.Topics(0, "a")}, "Topics(0, ...): a topic needs at least 1 partition"},
+		{"no topics", []kafkanattest.ClusterOption{kafkanattest.Topics(1)}, "Topics(1): no topic names"},
+		{"empty topic", []kafkanattest.ClusterOption{kafkanattest.Topics(1, "a", "")}, "empty topic name"},
+		{"ports for fewer brokers", []kafkanattest.ClusterOption{kafkanattest.Brokers(3), kafkanattest.Ports(0, 0)}, "Ports gave 2 ports for 3 brokers"},
+		{"ports and addresses", []kafkanattest.ClusterOption{kafkanattest.Ports(0), kafkanattest.Advertise("a:1", "b:2")}, "Ports gave 1 ports for 2 brokers"},
+		{"bad port", []kafkanattest.ClusterOption{kafkanattest.Ports(70000)}, "Ports: 70000 is not a port number"},
+		{"nil TLS", []kafkanattest.ClusterOption{kafkanattest.TLS(nil)}, "TLS: config is nil"},
+		{"SASL mechanism", []kafkanattest.ClusterOption{kafkanattest.SASL("GSSAPI", "u", "p")}, `SASL("GSSAPI", ...): mechanism`},
+		{"SASL user", []kafkanattest.ClusterOption{kafkanattest.SASL("PLAIN", "", "p")}, `SASL("PLAIN", ...): empty user`},
+		{"nil observer", []kafkanattest.ClusterOption{kafkanattest.OnRequest(3, nil)}, "OnRequest(3): function is nil"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,16 +334,6 @@ func TestNewClusterOptionErrors(t *testing.T) {
 				t.Errorf("error %q, want prefix \"kafkanattest: NewCluster: \" and %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func TestClusterRefusesAddNode(t *testing.T) {
-	c := newCluster(t, kafkanattest.Brokers(1))
-	if _, _, err := c.Kfake().AddNode(-1, 0); err == nil || !strings.Contains(err.Error(), "advertised addresses") {
-		t.Errorf("AddNode error = %v, want one explaining that every broker needs an advertised address", err)
-	}
-	if got := c.Kfake().ListenAddrs(); len(got) != 1 {
-		t.Errorf("after a refused AddNode, kfake listens on %v, want 1 broker", got)
 	}
 }
 

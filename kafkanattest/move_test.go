@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkanat/kafkanat/kafkanattest"
@@ -41,12 +40,7 @@ func apiVersions(conn net.Conn) error {
 
 func TestMoveBroker(t *testing.T) {
 	const topic = "moving"
-	c := newCluster(t, kafkanattest.KfakeOptions(kfake.SeedTopics(3, topic)))
-	for p := range int32(3) {
-		if err := c.Kfake().MoveTopicPartition(topic, p, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c := newCluster(t, kafkanattest.Topics(3, topic)) // broker p leads partition p
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	before := c.Addrs()

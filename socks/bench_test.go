@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/net/proxy"
 
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/socks"
 )
 
@@ -23,7 +23,7 @@ import (
 // so the server's appear in both variants.
 func BenchmarkDial(b *testing.B) {
 	target := testnet.Sink(b)
-	srv, err := kafkanattest.NewSOCKS5Server()
+	srv, err := testkit.NewSOCKS5Server()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"net"
 	"net/url"
 
-	"github.com/kafkanat/kafkanat/kafkanattest"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/socks"
 )
 
@@ -29,9 +29,9 @@ func ExampleNew() {
 		defer c.Close()
 		io.Copy(c, c)
 	}()
-	gateway, err := kafkanattest.NewSOCKS5Server(
-		kafkanattest.WithCredentials("alice", "s3cret"),
-		kafkanattest.WithDialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+	gateway, err := testkit.NewSOCKS5Server(
+		testkit.WithCredentials("alice", "s3cret"),
+		testkit.WithDialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, broker.Addr().String())
 		}))

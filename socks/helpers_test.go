@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/socks"
 )
 
-func newSOCKS5Server(t *testing.T, opts ...kafkanattest.ProxyOption) *kafkanattest.SOCKS5Server {
+func newSOCKS5Server(t *testing.T, opts ...testkit.ProxyOption) *testkit.SOCKS5Server {
 	t.Helper()
-	s, err := kafkanattest.NewSOCKS5Server(opts...)
+	s, err := testkit.NewSOCKS5Server(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

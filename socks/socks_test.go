@@ -14,15 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/kafkanat/kafkanat/internal/leakcheck"
 	"golang.org/x/net/nettest"
 
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/socks"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func TestNewRejectsBadURLs(t *testing.T) {
 	long := strings.Repeat("u", 256)
@@ -100,10 +100,10 @@ func TestDialThroughServer(t *testing.T) {
 	echo := testnet.Echo(t)
 	for _, tc := range []struct {
 		name string
-		opts []kafkanattest.ProxyOption
+		opts []testkit.ProxyOption
 	}{
 		{"NoAuth", nil},
-		{"UserPassword", []kafkanattest.ProxyOption{kafkanattest.WithCredentials("alice", "s3cret/:@")}},
+		{"UserPassword", []testkit.ProxyOption{testkit.WithCredentials("alice", "s3cret/:@")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newSOCKS5Server(t, tc.opts...)
@@ -131,7 +131,7 @@ func TestDialSendsNameUnresolved(t *testing.T) {
 		t.Run(scheme, func(t *testing.T) {
 			var mu sync.Mutex
 			var asked []string
-			srv := newSOCKS5Server(t, kafkanattest.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
+			srv := newSOCKS5Server(t, testkit.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
 				mu.Lock()
 				asked = append(asked, address)
 				mu.Unlock()
@@ -165,7 +165,7 @@ func TestDialSendsNameUnresolved(t *testing.T) {
 }
 
 func TestDialWrongCredentials(t *testing.T) {
-	srv := newSOCKS5Server(t, kafkanattest.WithCredentials("alice", "right-secret"))
+	srv := newSOCKS5Server(t, testkit.WithCredentials("alice", "right-secret"))
 	u := strings.Replace(srv.URL(), "right-secret", "wrong-secret", 1)
 	d := newDialer(t, u, nil)
 	c, err := d.DialContext(context.Background(), "tcp", testnet.Echo(t))
@@ -189,7 +189,7 @@ func TestDialWrongCredentials(t *testing.T) {
 }
 
 func TestDialMissingCredentials(t *testing.T) {
-	srv := newSOCKS5Server(t, kafkanattest.WithCredentials("alice", "s3cret"))
+	srv := newSOCKS5Server(t, testkit.WithCredentials("alice", "s3cret"))
 	d := newDialer(t, "socks5://"+srv.Addr(), nil)
 	c, err := d.DialContext(context.Background(), "tcp", testnet.Echo(t))
 	err = testnet.MustFail(t, c, err)

@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/net/proxy"
 
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
 
@@ -23,7 +23,7 @@ import (
 // Allocations are counted process-wide, so the proxy's appear in both.
 func BenchmarkDial(b *testing.B) {
 	target := testnet.Sink(b)
-	p, err := kafkanattest.NewHTTPProxy()
+	p, err := testkit.NewHTTPProxy()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,14 +7,14 @@ import (
 	"log"
 	"net/url"
 
-	"github.com/kafkanat/kafkanat/kafkanattest"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
 
 // A proxy that wants credentials refuses a route without them; the error
 // names the route and says what to do, and the status is at hand.
 func ExampleNewHTTP() {
-	proxy, err := kafkanattest.NewHTTPProxy(kafkanattest.WithCredentials("alice", "s3cret"))
+	proxy, err := testkit.NewHTTPProxy(testkit.WithCredentials("alice", "s3cret"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
 
-func newHTTPProxy(t *testing.T, opts ...kafkanattest.ProxyOption) *kafkanattest.HTTPProxy {
+func newHTTPProxy(t *testing.T, opts ...testkit.ProxyOption) *testkit.HTTPProxy {
 	t.Helper()
-	p, err := kafkanattest.NewHTTPProxy(opts...)
+	p, err := testkit.NewHTTPProxy(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,15 +18,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/kafkanat/kafkanat/internal/leakcheck"
 	"golang.org/x/net/nettest"
 
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 const hidden = "b1.kafka.internal.invalid:9092"
 
@@ -98,10 +98,10 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 	echo := testnet.Echo(t)
 	for _, tc := range []struct {
 		name string
-		opts []kafkanattest.ProxyOption
+		opts []testkit.ProxyOption
 	}{
 		{"NoAuth", nil},
-		{"Basic", []kafkanattest.ProxyOption{kafkanattest.WithCredentials("alice", "s3cret/:@")}},
+		{"Basic", []testkit.ProxyOption{testkit.WithCredentials("alice", "s3cret/:@")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newHTTPProxy(t, tc.opts...)
@@ -119,7 +119,7 @@ func TestDialThroughHTTPProxy(t *testing.T) {
 }
 
 func TestDialHTTPProxyWrongCredentials(t *testing.T) {
-	p := newHTTPProxy(t, kafkanattest.WithCredentials("alice", "right-secret"))
+	p := newHTTPProxy(t, testkit.WithCredentials("alice", "right-secret"))
 	d := newDialer(t, strings.Replace(p.URL(), "right-secret", "wrong-secret", 1), nil, nil)
 	echo := testnet.Echo(t)
 	c, err := d.DialContext(context.Background(), "tcp", echo)
@@ -138,7 +138,7 @@ func TestDialHTTPProxyWrongCredentials(t *testing.T) {
 }
 
 func TestDialHTTPProxyMissingCredentials(t *testing.T) {
-	p := newHTTPProxy(t, kafkanattest.WithCredentials("alice", "s3cret"))
+	p := newHTTPProxy(t, testkit.WithCredentials("alice", "s3cret"))
 	d := newDialer(t, "http://"+p.Addr(), nil, nil)
 	c, err := d.DialContext(context.Background(), "tcp", hidden)
 	err = testnet.MustFail(t, c, err)

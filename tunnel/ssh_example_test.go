@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/kafkanat/kafkanat/kafkanattest"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
 
@@ -22,9 +22,9 @@ import (
 // checked against known_hosts.
 func ExampleNewSSH() {
 	// The bastion: every target it is asked for answers with a greeting.
-	bastion, err := kafkanattest.NewSSHServer(
-		kafkanattest.WithSSHPassword("alice", "s3cret"),
-		kafkanattest.WithSSHDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
+	bastion, err := testkit.NewSSHServer(
+		testkit.WithSSHPassword("alice", "s3cret"),
+		testkit.WithSSHDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
 			client, broker := net.Pipe()
 			go func() {
 				io.WriteString(broker, "hello from "+address)

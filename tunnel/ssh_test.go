@@ -25,21 +25,21 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 	"golang.org/x/net/nettest"
 
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
 
 // sshBastion is an in-process SSH server with a known_hosts file that
 // trusts it.
 type sshBastion struct {
-	*kafkanattest.SSHServer
+	*testkit.SSHServer
 	knownHosts string // path of a known_hosts file holding the server's key
 }
 
-func newSSHBastion(t *testing.T, opts ...kafkanattest.SSHOption) *sshBastion {
+func newSSHBastion(t *testing.T, opts ...testkit.SSHOption) *sshBastion {
 	t.Helper()
-	s, err := kafkanattest.NewSSHServer(opts...)
+	s, err := testkit.NewSSHServer(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func sshDialErr(t *testing.T, d *tunnel.SSHDialer, address string) error {
 
 func newSSHKeyFile(t *testing.T) (ssh.Signer, string) {
 	t.Helper()
-	signer, pemBytes, err := kafkanattest.NewSSHKey()
+	signer, pemBytes, err := testkit.NewSSHKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestSSHDefaultKnownHosts(t *testing.T) {
 		t.Fatalf("NewSSH without ~/.ssh/known_hosts: %v, want an error containing %q", err, want)
 	}
 
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	if err := os.Mkdir(filepath.Join(home, ".ssh"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestSSHDefaultKnownHosts(t *testing.T) {
 }
 
 func TestSSHString(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	_, key := newSSHKeyFile(t)
 	for _, tc := range []struct {
 		u    *url.URL
@@ -238,7 +238,7 @@ func TestSSHString(t *testing.T) {
 }
 
 func TestSSHPassword(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	echo := testnet.Echo(t)
 	c := sshDial(t, d, echo)
@@ -256,7 +256,7 @@ func TestSSHPassword(t *testing.T) {
 
 func TestSSHKey(t *testing.T) {
 	signer, key := newSSHKeyFile(t)
-	b := newSSHBastion(t, kafkanattest.WithSSHAuthorizedKey("bob", signer.PublicKey()))
+	b := newSSHBastion(t, testkit.WithSSHAuthorizedKey("bob", signer.PublicKey()))
 	d := newSSHDialer(t, sshURL(url.User("bob"), b.Addr(), "key="+key, "known_hosts="+b.knownHosts), nil)
 	testnet.RoundTrip(t, sshDial(t, d, testnet.Echo(t)), "key auth")
 
@@ -305,7 +305,7 @@ func TestSSHAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newSSHBastion(t, kafkanattest.WithSSHAuthorizedKey("carol", sshPub))
+	b := newSSHBastion(t, testkit.WithSSHAuthorizedKey("carol", sshPub))
 
 	t.Run("key", func(t *testing.T) {
 		startAgent(t, priv)
@@ -331,7 +331,7 @@ func TestSSHAgent(t *testing.T) {
 }
 
 func TestSSHWrongPassword(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "hunter2"), b.Addr(), "known_hosts="+b.knownHosts), nil)
 	err := sshDialErr(t, d, testnet.Echo(t))
 	want := fmt.Sprintf(`ssh://alice:xxxxx@%s?known_hosts=%s: authenticate: bastion %s rejected user "alice" (offered password): check the user name and its credentials`,
@@ -348,7 +348,7 @@ func TestSSHWrongPassword(t *testing.T) {
 }
 
 func TestSSHHostKeyUnknown(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	other := newSSHBastion(t)
 	// known_hosts trusts another server only.
 	kh := writeTemp(t, "known_hosts", other.KnownHosts()+"\n")
@@ -378,7 +378,7 @@ func TestSSHHostKeyUnknown(t *testing.T) {
 }
 
 func TestSSHHostKeyMismatch(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	// The known key for b's address belongs to another server: a MITM or
 	// a replaced key.
 	imposter := newSSHBastion(t)
@@ -401,13 +401,13 @@ func TestSSHHostKeyMismatch(t *testing.T) {
 }
 
 func TestSSHInsecureIgnoreHostKey(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), b.Addr(), "insecure_ignore_host_key=true"), nil)
 	testnet.RoundTrip(t, sshDial(t, d, testnet.Echo(t)), "unverified")
 }
 
 func TestNewSSHConfig(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	cfg := &ssh.ClientConfig{
 		User:            "alice",
 		Auth:            []ssh.AuthMethod{ssh.Password("s3cret")},
@@ -443,7 +443,7 @@ func TestNewSSHConfig(t *testing.T) {
 
 // Many dials share one SSH connection, each on its own channel.
 func TestSSHMultiplexes(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	echo := testnet.Echo(t)
 	const n = 20
@@ -491,8 +491,8 @@ func TestSSHSendsNamesUnresolved(t *testing.T) {
 	echo := testnet.Echo(t)
 	var asked []string
 	var mu sync.Mutex
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"),
-		kafkanattest.WithSSHDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"),
+		testkit.WithSSHDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
 			mu.Lock()
 			asked = append(asked, address)
 			mu.Unlock()
@@ -530,7 +530,7 @@ func TestSSHSendsNamesUnresolved(t *testing.T) {
 }
 
 func TestSSHRejectsBadDials(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	for _, tc := range []struct{ network, address, want string }{
 		{"udp", "127.0.0.1:53", `network "udp" not supported`},
@@ -552,7 +552,7 @@ func TestSSHRejectsBadDials(t *testing.T) {
 // When the SSH connection dies, the next dials establish one new
 // connection, together.
 func TestSSHReconnects(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	echo := testnet.Echo(t)
 	old := sshDial(t, d, echo)
@@ -602,7 +602,7 @@ func (c *breakableConn) Write(p []byte) (int, error) {
 // A connection that broke unnoticed is replaced by the dial that finds it
 // broken, and that dial succeeds.
 func TestSSHReconnectsWithinOneDial(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	var mu sync.Mutex
 	var links []*breakableConn
 	forward := func(ctx context.Context, network, address string) (net.Conn, error) {
@@ -632,7 +632,7 @@ func TestSSHReconnectsWithinOneDial(t *testing.T) {
 }
 
 func TestSSHClose(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	c := sshDial(t, d, testnet.Echo(t))
 	if err := d.Close(); err != nil {
@@ -727,7 +727,7 @@ func TestSSHBastionUnreachable(t *testing.T) {
 // A dial that leads the connection attempt and gives up does not fail the
 // dials waiting for the same attempt: one of them tries again.
 func TestSSHLeaderGivesUp(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	var calls atomic.Int32
 	firstStarted := make(chan struct{})
 	forward := func(ctx context.Context, network, address string) (net.Conn, error) {
@@ -796,7 +796,7 @@ func isTimeout(err error) bool {
 }
 
 func TestSSHReadDeadline(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	c, target := pipeViaSSH(t, d) // the target writes nothing (yet)
 
@@ -848,7 +848,7 @@ func TestSSHReadDeadline(t *testing.T) {
 }
 
 func TestSSHWriteDeadline(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	c, target := pipeViaSSH(t, d) // the target reads nothing (yet)
 
@@ -906,7 +906,7 @@ func TestSSHWriteDeadline(t *testing.T) {
 }
 
 func TestSSHCloseWrite(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	c, target := pipeViaSSH(t, d)
 	c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -943,7 +943,7 @@ func TestSSHCloseWrite(t *testing.T) {
 // Close ends blocked calls at once, and bytes written before Close still
 // arrive.
 func TestSSHConnClose(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	c, target := pipeViaSSH(t, d)
 
@@ -985,7 +985,7 @@ func TestSSHConnClose(t *testing.T) {
 }
 
 func TestSSHConnConformance(t *testing.T) {
-	b := newSSHBastion(t, kafkanattest.WithSSHPassword("alice", "s3cret"))
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := passwordDialer(t, b)
 	makePipe := func(swap bool) nettest.MakePipe {
 		return func() (c1, c2 net.Conn, stop func(), err error) {

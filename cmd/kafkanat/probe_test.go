@@ -15,7 +15,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
@@ -323,7 +322,7 @@ func TestProbeTLS(t *testing.T) {
 	cert, err := ca.Issue("b0.kafka.internal.invalid", "b1.kafka.internal.invalid", "b2.kafka.internal.invalid")
 	require.NoError(t, err)
 	caFile := writeCA(t, cert)
-	c := cluster(t, kafkanattest.KfakeOptions(kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	c := cluster(t, kafkanattest.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	adv := c.Advertised()
 
 	status, out, _ := kn(t, "probe", "--bootstrap", adv[0], "--rules", c.Rules(), "--tls", "--tls-ca", caFile)
@@ -357,7 +356,7 @@ func TestProbeTLS(t *testing.T) {
 func TestProbeSASL(t *testing.T) {
 	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
 		t.Run(mech, func(t *testing.T) {
-			c := cluster(t, kafkanattest.KfakeOptions(kfake.EnableSASL(), kfake.Superuser(mech, "admin", "s3cret-pw")))
+			c := cluster(t, kafkanattest.SASL(mech, "admin", "s3cret-pw"))
 			t.Setenv("KAFKANAT_TEST_PASSWORD", "s3cret-pw")
 			status, out, errOut := kn(t, "probe", "--bootstrap", c.Advertised()[0], "--rules", c.Rules(),
 				"--sasl-mechanism", mech, "--sasl-user", "admin", "--sasl-password-env", "KAFKANAT_TEST_PASSWORD")

@@ -6,20 +6,30 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/kafkanat/kafkanat"
 	"github.com/kafkanat/kafkanat/kafkanattest"
+)
+
+// The plug-in lines of the README compile as written.
+var (
+	_ kgo.Opt = kgo.Dialer(kafkanat.New())
+	_         = func(cfg *sarama.Config) { cfg.Net.Proxy.Enable, cfg.Net.Proxy.Dialer = true, kafkanat.New() }
+	_         = &kafka.Transport{Dial: kafkanat.New()}
+	_         = &kafka.Dialer{DialFunc: kafkanat.New()}
+	_         = &http.Transport{DialContext: kafkanat.New()}
 )
 
 func TestMain(m *testing.M) {
@@ -38,19 +48,15 @@ const (
 	records    = 60
 )
 
-// hiddenCluster starts a cluster whose brokers advertise addrs (default
-// names when none), with the test topic.
+// hiddenCluster starts a cluster whose brokers advertise hidden names
+// (opts may change them), with the test topic, its partitions spread over
+// the brokers (kafkanattest.Topics) so that every client dials every broker.
 func hiddenCluster(t *testing.T, opts ...kafkanattest.ClusterOption) *kafkanattest.Cluster {
 	t.Helper()
-	opts = append([]kafkanattest.ClusterOption{kafkanattest.KfakeOptions(kfake.SeedTopics(partitions, topic))}, opts...)
+	opts = append([]kafkanattest.ClusterOption{kafkanattest.Topics(partitions, topic)}, opts...)
 	c, err := kafkanattest.NewCluster(opts...)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	// kfake picks partition leaders at random; spread them so that every
-	// broker leads a partition and every client must dial every broker.
-	for p := range int32(partitions) {
-		require.NoError(t, c.Kfake().MoveTopicPartition(topic, p, p%int32(len(c.Advertised()))))
-	}
 	return c
 }
 

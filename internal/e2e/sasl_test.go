@@ -11,7 +11,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -29,7 +28,7 @@ const (
 
 // saslMechanism is one SASL mechanism as each client names it.
 type saslMechanism struct {
-	name   string // as kfake.Superuser names it
+	name   string // as kafkanattest.SASL names it
 	franz  func(user, pass string) sasl.Mechanism
 	sarama sarama.SASLMechanism
 	scram  func(scram.Auth) sasl.Mechanism // for sarama's SCRAM client; nil for PLAIN
@@ -48,7 +47,7 @@ var saslMechanisms = []saslMechanism{
 // authenticated with m as saslUser.
 func saslCluster(t *testing.T, m saslMechanism) *kafkanattest.Cluster {
 	t.Helper()
-	return hiddenCluster(t, kafkanattest.KfakeOptions(kfake.EnableSASL(), kfake.Superuser(m.name, saslUser, saslPassword)))
+	return hiddenCluster(t, kafkanattest.SASL(m.name, saslUser, saslPassword))
 }
 
 func (m saslMechanism) configureSarama(user, pass string) func(*sarama.Config) {
@@ -128,12 +127,9 @@ func TestSASLWrongPassword(t *testing.T) {
 	// cluster starts a SASL cluster that counts the authentication
 	// requests it receives.
 	cluster := func(t *testing.T, m saslMechanism) (*kafkanattest.Cluster, *atomic.Int32) {
-		c := saslCluster(t, m)
 		var auths atomic.Int32
-		c.Kfake().ControlKey(int16(kmsg.SASLAuthenticate), func(kmsg.Request) (kmsg.Response, error, bool) {
-			auths.Add(1)
-			return nil, nil, false // observe only: kfake checks the credentials
-		})
+		c := hiddenCluster(t, kafkanattest.SASL(m.name, saslUser, saslPassword),
+			kafkanattest.OnRequest(int16(kmsg.SASLAuthenticate), func(int32) { auths.Add(1) }))
 		return c, &auths
 	}
 	checkErr := func(t *testing.T, err error, rec *recording, c *kafkanattest.Cluster, auths *atomic.Int32) {

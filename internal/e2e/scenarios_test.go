@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/kafkanat/kafkanat"
 	"github.com/kafkanat/kafkanat/kafkanattest"
@@ -71,7 +70,7 @@ func TestScenario2Kubernetes(t *testing.T) {
 			ports := freePorts(t, 3, true)
 			c := hiddenCluster(t,
 				kafkanattest.Advertise(fmt.Sprintf(k8sName, 0), fmt.Sprintf(k8sName, 1), fmt.Sprintf(k8sName, 2)),
-				kafkanattest.KfakeOptions(kfake.Ports(ports...)))
+				kafkanattest.Ports(ports...))
 			rules := fmt.Sprintf("kafka-controller-{n}.kafka-controller-headless.gcp.svc.cluster.local:9092 => 127.0.0.1:{%d+n}", ports[0])
 			rec := roundTrip(t, fmt.Sprintf(k8sName, 0), kafkanat.New(kafkanat.Rules(rules), kafkanat.Strict()))
 			rec.check(t, c, "direct", "")
@@ -101,7 +100,7 @@ func TestScenario3PrivateServiceConnect(t *testing.T) {
 		for i, p := range ports {
 			adv = append(adv, fmt.Sprintf("b%d.abc.us-west1.example.com:%d", i+1, p))
 		}
-		c := hiddenCluster(t, kafkanattest.Advertise(adv...), kafkanattest.KfakeOptions(kfake.Ports(ports...)))
+		c := hiddenCluster(t, kafkanattest.Advertise(adv...), kafkanattest.Ports(ports...))
 		rec := roundTrip(t, adv[0], kafkanat.New(kafkanat.Rules("*.abc.us-west1.example.com => 127.0.0.1"), kafkanat.Strict()))
 		rec.check(t, c, "direct", "")
 	})

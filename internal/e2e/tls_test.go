@@ -17,7 +17,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkanat/kafkanat"
@@ -159,7 +158,7 @@ func newTLSCluster(t *testing.T, certNames ...string) *tlsCluster {
 			return nil, nil // the config above
 		},
 	}
-	tc.Cluster = hiddenCluster(t, kafkanattest.Advertise(tlsAdvertised...), kafkanattest.KfakeOptions(kfake.TLS(server)))
+	tc.Cluster = hiddenCluster(t, kafkanattest.Advertise(tlsAdvertised...), kafkanattest.TLS(server))
 	return tc
 }
 

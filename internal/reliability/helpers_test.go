@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
 
 	"github.com/kafkanat/kafkanat"
@@ -70,14 +69,10 @@ func noLeak(t *testing.T) {
 // p mod brokers so that every client must reach every broker.
 func hiddenCluster(t testing.TB, opts ...kafkanattest.ClusterOption) *kafkanattest.Cluster {
 	t.Helper()
-	opts = append([]kafkanattest.ClusterOption{kafkanattest.KfakeOptions(kfake.SeedTopics(partitions, topic))}, opts...)
+	opts = append([]kafkanattest.ClusterOption{kafkanattest.Topics(partitions, topic)}, opts...)
 	c, err := kafkanattest.NewCluster(opts...)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	n := int32(len(c.Advertised()))
-	for p := range int32(partitions) {
-		require.NoError(t, c.Kfake().MoveTopicPartition(topic, p, p%n))
-	}
 	return c
 }
 

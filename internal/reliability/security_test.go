@@ -22,7 +22,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkanat/kafkanat"
@@ -463,7 +462,7 @@ func TestTLSRefusesCertificateForOtherName(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cert, err := ca.Issue(tc.names...)
 			require.NoError(t, err)
-			c := hiddenCluster(t, kafkanattest.KfakeOptions(kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+			c := hiddenCluster(t, kafkanattest.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 			dial := newDialLog(kafkanat.New(kafkanat.Rules(c.Rules()), kafkanat.Strict(),
 				kafkanat.TLS(&tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}), kafkanat.DialTimeout(2*time.Second)))
 

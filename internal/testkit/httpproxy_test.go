@@ -1,4 +1,4 @@
-package kafkanattest_test
+package testkit_test
 
 import (
 	"bufio"
@@ -14,12 +14,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kafkanat/kafkanat/kafkanattest"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 )
 
-func proxyHTTP(t *testing.T, opts ...kafkanattest.ProxyOption) *kafkanattest.HTTPProxy {
+func proxyHTTP(t *testing.T, opts ...testkit.ProxyOption) *testkit.HTTPProxy {
 	t.Helper()
-	p, err := kafkanattest.NewHTTPProxy(opts...)
+	p, err := testkit.NewHTTPProxy(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestHTTPProxyConnect(t *testing.T) {
 
 func TestHTTPProxyTargetsAsSent(t *testing.T) {
 	echo := proxyEcho(t)
-	p := proxyHTTP(t, kafkanattest.WithDialer(proxyDialTo(echo)))
+	p := proxyHTTP(t, testkit.WithDialer(proxyDialTo(echo)))
 	targets := []string{"b1.kafka.internal.invalid:9092", "[::1]:9093", "10.0.0.5:31090"}
 	for _, target := range targets {
 		if _, _, resp := httpExchange(t, p.Addr(), connectRequest(target, "")); resp.StatusCode != http.StatusOK {
@@ -86,7 +86,7 @@ func TestHTTPProxyTargetsAsSent(t *testing.T) {
 
 func TestHTTPProxyRefusals(t *testing.T) {
 	refused := proxyClosedPort(t)
-	p := proxyHTTP(t, kafkanattest.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
+	p := proxyHTTP(t, testkit.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
 		switch address {
 		case "refused.invalid:9092":
 			var d net.Dialer
@@ -137,7 +137,7 @@ func isReset(err error) bool {
 
 func TestHTTPProxyAuth(t *testing.T) {
 	echo := proxyEcho(t)
-	p := proxyHTTP(t, kafkanattest.WithCredentials("alice", "s3cret"))
+	p := proxyHTTP(t, testkit.WithCredentials("alice", "s3cret"))
 	basic := func(userPass string) string {
 		return "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(userPass)) + "\r\n"
 	}

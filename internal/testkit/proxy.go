@@ -1,4 +1,4 @@
-package kafkanattest
+package testkit
 
 import (
 	"context"

@@ -1,7 +1,7 @@
-package kafkanattest_test
+package testkit_test
 
 // Tests of the proxy servers. Helpers here are prefixed "proxy" to stay
-// clear of the cluster tests' names in this package; TestMain (goleak) is
+// clear of the other servers' tests in this package; TestMain (leakcheck) is
 // in main_test.go.
 
 import (
@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/kafkanat/kafkanat/internal/leakcheck"
 
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
 // proxyServe runs handle on every TCP conn a loopback listener accepts.
@@ -105,10 +105,10 @@ func proxyGoroutines() []string {
 		// A conn goroutine whose top frame is its own function has
 		// returned from its handler and run its deferred calls, the
 		// WaitGroup's Done among them: it is exiting, not left behind.
-		if lines := strings.SplitN(g, "\n", 3); len(lines) > 1 && strings.HasPrefix(lines[1], "github.com/kafkanat/kafkanat/kafkanattest.(*proxyServer).serve.func") {
+		if lines := strings.SplitN(g, "\n", 3); len(lines) > 1 && strings.HasPrefix(lines[1], "github.com/kafkanat/kafkanat/internal/testkit.(*proxyServer).serve.func") {
 			continue
 		}
-		for _, marker := range []string{"kafkanattest.(*proxyServer)", "kafkanattest.serveSOCKS5", "kafkanattest.serveHTTPConnect"} {
+		for _, marker := range []string{"testkit.(*proxyServer)", "testkit.serveSOCKS5", "testkit.serveHTTPConnect"} {
 			if strings.Contains(g, marker) {
 				left = append(left, g)
 				break
@@ -126,19 +126,19 @@ func TestProxyOptionErrors(t *testing.T) {
 		want string
 	}{
 		{"SOCKS5EmptyUser", func() (io.Closer, error) {
-			return kafkanattest.NewSOCKS5Server(kafkanattest.WithCredentials("", "pw"))
+			return testkit.NewSOCKS5Server(testkit.WithCredentials("", "pw"))
 		}, "empty user"},
 		{"SOCKS5LongUser", func() (io.Closer, error) {
-			return kafkanattest.NewSOCKS5Server(kafkanattest.WithCredentials(long, "pw"))
+			return testkit.NewSOCKS5Server(testkit.WithCredentials(long, "pw"))
 		}, "at most 255 bytes"},
 		{"SOCKS5LongPassword", func() (io.Closer, error) {
-			return kafkanattest.NewSOCKS5Server(kafkanattest.WithCredentials("alice", long))
+			return testkit.NewSOCKS5Server(testkit.WithCredentials("alice", long))
 		}, "at most 255 bytes"},
 		{"HTTPEmptyUser", func() (io.Closer, error) {
-			return kafkanattest.NewHTTPProxy(kafkanattest.WithCredentials("", "pw"))
+			return testkit.NewHTTPProxy(testkit.WithCredentials("", "pw"))
 		}, "empty user"},
 		{"HTTPColon", func() (io.Closer, error) {
-			return kafkanattest.NewHTTPProxy(kafkanattest.WithCredentials("al:ice", "pw"))
+			return testkit.NewHTTPProxy(testkit.WithCredentials("al:ice", "pw"))
 		}, "colon"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,12 +155,12 @@ func TestProxyOptionErrors(t *testing.T) {
 }
 
 func TestProxyURL(t *testing.T) {
-	s, err := kafkanattest.NewSOCKS5Server(nil, kafkanattest.WithCredentials("al ice", "p@ss:w/rd"))
+	s, err := testkit.NewSOCKS5Server(nil, testkit.WithCredentials("al ice", "p@ss:w/rd"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	h, err := kafkanattest.NewHTTPProxy()
+	h, err := testkit.NewHTTPProxy()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,11 +192,11 @@ func TestProxyCloseWaits(t *testing.T) {
 	echo := proxyEcho(t)
 	for _, tc := range []struct {
 		name    string
-		start   func(...kafkanattest.ProxyOption) (io.Closer, string, error)
+		start   func(...testkit.ProxyOption) (io.Closer, string, error)
 		connect func(addr, target string) []byte
 	}{
-		{"SOCKS5", func(o ...kafkanattest.ProxyOption) (io.Closer, string, error) {
-			s, err := kafkanattest.NewSOCKS5Server(o...)
+		{"SOCKS5", func(o ...testkit.ProxyOption) (io.Closer, string, error) {
+			s, err := testkit.NewSOCKS5Server(o...)
 			if err != nil {
 				return nil, "", err
 			}
@@ -204,8 +204,8 @@ func TestProxyCloseWaits(t *testing.T) {
 		}, func(_, target string) []byte {
 			return append([]byte{5, 1, 0}, socksRequest(t, 1, target)...)
 		}},
-		{"HTTP", func(o ...kafkanattest.ProxyOption) (io.Closer, string, error) {
-			s, err := kafkanattest.NewHTTPProxy(o...)
+		{"HTTP", func(o ...testkit.ProxyOption) (io.Closer, string, error) {
+			s, err := testkit.NewHTTPProxy(o...)
 			if err != nil {
 				return nil, "", err
 			}
@@ -215,9 +215,9 @@ func TestProxyCloseWaits(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ignore := goleak.IgnoreCurrent()
+			ignore := leakcheck.IgnoreCurrent()
 			dialing := make(chan struct{})
-			p, addr, err := tc.start(kafkanattest.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
+			p, addr, err := tc.start(testkit.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
 				if address == "stuck.kafkanat.invalid:9092" {
 					close(dialing)
 					<-ctx.Done() // the dial ends only when Close cancels it
@@ -263,7 +263,7 @@ func TestProxyCloseWaits(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("Close did not return")
 			}
-			// Checked at once: goleak below retries, so it would also
+			// Checked at once: leakcheck below retries, so it would also
 			// pass if Close returned before its goroutines ended.
 			if left := proxyGoroutines(); len(left) > 0 {
 				t.Errorf("after Close returned, %d proxy goroutines remain:\n%s", len(left), strings.Join(left, "\n\n"))
@@ -282,7 +282,7 @@ func TestProxyCloseWaits(t *testing.T) {
 				c.Close()
 				t.Error("the listener still accepts after Close")
 			}
-			goleak.VerifyNone(t, ignore)
+			leakcheck.VerifyNone(t, ignore)
 		})
 	}
 }

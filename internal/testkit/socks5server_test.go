@@ -1,4 +1,4 @@
-package kafkanattest_test
+package testkit_test
 
 import (
 	"context"
@@ -15,12 +15,12 @@ import (
 
 	"golang.org/x/net/proxy"
 
-	"github.com/kafkanat/kafkanat/kafkanattest"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 )
 
-func proxySOCKS5(t *testing.T, opts ...kafkanattest.ProxyOption) *kafkanattest.SOCKS5Server {
+func proxySOCKS5(t *testing.T, opts ...testkit.ProxyOption) *testkit.SOCKS5Server {
 	t.Helper()
-	s, err := kafkanattest.NewSOCKS5Server(opts...)
+	s, err := testkit.NewSOCKS5Server(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +118,11 @@ func TestSOCKS5ServerWithXNetClient(t *testing.T) {
 	echo := proxyEcho(t)
 	for _, tc := range []struct {
 		name string
-		opts []kafkanattest.ProxyOption
+		opts []testkit.ProxyOption
 		auth *proxy.Auth
 	}{
 		{"NoAuth", nil, nil},
-		{"UserPassword", []kafkanattest.ProxyOption{kafkanattest.WithCredentials("alice", "s3cret")}, &proxy.Auth{User: "alice", Password: "s3cret"}},
+		{"UserPassword", []testkit.ProxyOption{testkit.WithCredentials("alice", "s3cret")}, &proxy.Auth{User: "alice", Password: "s3cret"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := proxySOCKS5(t, tc.opts...)
@@ -160,7 +160,7 @@ func TestSOCKS5ServerAddressTypes(t *testing.T) {
 	} else {
 		t.Logf("no IPv6 loopback (%v): IPv6 target not tested", err)
 	}
-	s := proxySOCKS5(t, kafkanattest.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
+	s := proxySOCKS5(t, testkit.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
 		if address == targets[1] {
 			address = echo4
 		}
@@ -207,7 +207,7 @@ func proxyServe6(t *testing.T) string {
 
 func TestSOCKS5ServerAuth(t *testing.T) {
 	echo := proxyEcho(t)
-	s := proxySOCKS5(t, kafkanattest.WithCredentials("alice", "s3cret"))
+	s := proxySOCKS5(t, testkit.WithCredentials("alice", "s3cret"))
 
 	t.Run("NoAuthOffered", func(t *testing.T) {
 		c := proxyDial(t, s.Addr())
@@ -245,7 +245,7 @@ func TestSOCKS5ServerAuth(t *testing.T) {
 
 func TestSOCKS5ServerReplyCodes(t *testing.T) {
 	refused := proxyClosedPort(t)
-	s := proxySOCKS5(t, kafkanattest.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
+	s := proxySOCKS5(t, testkit.WithDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
 		host, _, _ := net.SplitHostPort(address)
 		switch host {
 		case "refused.invalid":

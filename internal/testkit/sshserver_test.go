@@ -1,4 +1,4 @@
-package kafkanattest_test
+package testkit_test
 
 // Tests of SSHServer, driven by x/crypto/ssh's own client. Helpers come
 // from proxy_test.go (prefixed "proxy") or are prefixed "ssh".
@@ -19,12 +19,12 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/kafkanat/kafkanat/kafkanattest"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 )
 
-func sshServer(t *testing.T, opts ...kafkanattest.SSHOption) *kafkanattest.SSHServer {
+func sshServer(t *testing.T, opts ...testkit.SSHOption) *testkit.SSHServer {
 	t.Helper()
-	s, err := kafkanattest.NewSSHServer(opts...)
+	s, err := testkit.NewSSHServer(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func sshServer(t *testing.T, opts ...kafkanattest.SSHOption) *kafkanattest.SSHSe
 }
 
 // sshClient logs in to s, verifying its host key.
-func sshClient(t *testing.T, s *kafkanattest.SSHServer, user string, auth ...ssh.AuthMethod) (*ssh.Client, error) {
+func sshClient(t *testing.T, s *testkit.SSHServer, user string, auth ...ssh.AuthMethod) (*ssh.Client, error) {
 	t.Helper()
 	cl, err := ssh.Dial("tcp", s.Addr(), &ssh.ClientConfig{
 		User:            user,
@@ -51,7 +51,7 @@ func sshClient(t *testing.T, s *kafkanattest.SSHServer, user string, auth ...ssh
 	return cl, err
 }
 
-func mustSSHClient(t *testing.T, s *kafkanattest.SSHServer, user string, auth ...ssh.AuthMethod) *ssh.Client {
+func mustSSHClient(t *testing.T, s *testkit.SSHServer, user string, auth ...ssh.AuthMethod) *ssh.Client {
 	t.Helper()
 	cl, err := sshClient(t, s, user, auth...)
 	if err != nil {
@@ -79,7 +79,7 @@ func sshRoundTrip(t *testing.T, cl *ssh.Client, target, msg string) {
 
 func TestSSHServerPassword(t *testing.T) {
 	echo := proxyEcho(t)
-	s := sshServer(t, kafkanattest.WithSSHPassword("alice", "s3cret"), kafkanattest.WithSSHPassword("bob", "pw"))
+	s := sshServer(t, testkit.WithSSHPassword("alice", "s3cret"), testkit.WithSSHPassword("bob", "pw"))
 	cl := mustSSHClient(t, s, "alice", ssh.Password("s3cret"))
 	sshRoundTrip(t, cl, echo, "hello")
 	mustSSHClient(t, s, "bob", ssh.Password("pw"))
@@ -95,7 +95,7 @@ func TestSSHServerPassword(t *testing.T) {
 
 func TestSSHServerAuthorizedKey(t *testing.T) {
 	echo := proxyEcho(t)
-	signer, pemBytes, err := kafkanattest.NewSSHKey()
+	signer, pemBytes, err := testkit.NewSSHKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +110,11 @@ func TestSSHServerAuthorizedKey(t *testing.T) {
 	if !strings.HasPrefix(string(pemBytes), "-----BEGIN OPENSSH PRIVATE KEY-----") {
 		t.Errorf("PEM starts %q, want an OpenSSH private key", pemBytes[:40])
 	}
-	other, _, err := kafkanattest.NewSSHKey()
+	other, _, err := testkit.NewSSHKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sshServer(t, kafkanattest.WithSSHAuthorizedKey("bob", signer.PublicKey()))
+	s := sshServer(t, testkit.WithSSHAuthorizedKey("bob", signer.PublicKey()))
 	sshRoundTrip(t, mustSSHClient(t, s, "bob", ssh.PublicKeys(parsed)), echo, "key")
 	if _, err := sshClient(t, s, "bob", ssh.PublicKeys(other)); err == nil {
 		t.Error("an unknown key was accepted")
@@ -134,13 +134,13 @@ func TestSSHServerNoAuth(t *testing.T) {
 
 func TestSSHServerOptionErrors(t *testing.T) {
 	for _, tc := range []struct {
-		opt  kafkanattest.SSHOption
+		opt  testkit.SSHOption
 		want string
 	}{
-		{kafkanattest.WithSSHPassword("", "x"), "WithSSHPassword: empty user"},
-		{kafkanattest.WithSSHAuthorizedKey("bob", nil), "WithSSHAuthorizedKey: empty user or nil key"},
+		{testkit.WithSSHPassword("", "x"), "WithSSHPassword: empty user"},
+		{testkit.WithSSHAuthorizedKey("bob", nil), "WithSSHAuthorizedKey: empty user or nil key"},
 	} {
-		s, err := kafkanattest.NewSSHServer(tc.opt)
+		s, err := testkit.NewSSHServer(tc.opt)
 		if err == nil {
 			s.Close()
 			t.Errorf("NewSSHServer succeeded, want %q", tc.want)
@@ -178,7 +178,7 @@ func TestSSHServerKnownHosts(t *testing.T) {
 func TestSSHServerTargetsAndDialer(t *testing.T) {
 	echo := proxyEcho(t)
 	const hidden = "b1.kafka.internal.invalid:9092"
-	s := sshServer(t, kafkanattest.WithSSHDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
+	s := sshServer(t, testkit.WithSSHDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
 		if address != hidden {
 			return nil, errors.New("no such host")
 		}
@@ -320,7 +320,7 @@ func sshServerGoroutines() []string {
 func TestSSHServerCloseWaits(t *testing.T) {
 	echo := proxyEcho(t)
 	dialing := make(chan struct{})
-	s, err := kafkanattest.NewSSHServer(kafkanattest.WithSSHDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
+	s, err := testkit.NewSSHServer(testkit.WithSSHDialer(func(ctx context.Context, network, address string) (net.Conn, error) {
 		if address == "stuck.kafkanat.invalid:9092" {
 			close(dialing)
 			<-ctx.Done()

@@ -23,7 +23,7 @@
 // p99 of single-record ProduceSync calls for -latency-duration), and the
 // same two for sarama. The next round starts with the next variant, so that
 // every variant runs in every position equally often. The brokers
-// acknowledge records without storing them (kfake.BlackholeProduce), so
+// acknowledge records without storing them (kafkanattest.DiscardProduce), so
 // memory stays flat however long the run.
 //
 // It prints, per measure, the median over rounds with the interquartile

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/kafkanat/kafkanat"
 	"github.com/kafkanat/kafkanat/internal/peers"
@@ -234,25 +233,6 @@ func randomValues(size int) [][]byte {
 	return values
 }
 
-// kfakeOptions are the options of every cluster. BlackholeProduce makes
-// the brokers acknowledge records without storing them, so that memory
-// stays flat however long the run, and broker-side storage does not
-// dilute the data path being measured.
-func (h *harness) kfakeOptions() []kfake.Opt {
-	return []kfake.Opt{kfake.SeedTopics(int32(h.cfg.partitions), topic), kfake.BlackholeProduce()}
-}
-
-// spreadLeaders makes broker i%brokers lead partition i, so that every
-// client talks to every broker.
-func spreadLeaders(kf *kfake.Cluster, partitions, brokers int) error {
-	for p := range partitions {
-		if err := kf.MoveTopicPartition(topic, int32(p), int32(p%brokers)); err != nil {
-			return fmt.Errorf("moving partition %d to broker %d: %w", p, p%brokers, err)
-		}
-	}
-	return nil
-}
-
 func setupDirect(h *harness) (*env, error) {
 	// The brokers listen on ports chosen here and advertise them, so that
 	// clients reach them with nothing in between. The cluster is built like
@@ -282,23 +262,20 @@ func setupDirect(h *harness) (*env, error) {
 // free ones, when nil) and advertise adv (or names under .invalid, when
 // nil).
 func (h *harness) cluster(ports []int, adv []string) (*kafkanattest.Cluster, error) {
-	kopts := h.kfakeOptions()
+	// Partition p is led by broker p mod brokers, so that every client
+	// talks to every broker. DiscardProduce makes the brokers acknowledge
+	// records without storing them, so that memory stays flat however
+	// long the run, and broker-side storage does not dilute the data path
+	// being measured.
+	opts := []kafkanattest.ClusterOption{kafkanattest.Brokers(h.cfg.brokers),
+		kafkanattest.Topics(h.cfg.partitions, topic), kafkanattest.DiscardProduce()}
 	if ports != nil {
-		kopts = append(kopts, kfake.Ports(ports...))
+		opts = append(opts, kafkanattest.Ports(ports...))
 	}
-	opts := []kafkanattest.ClusterOption{kafkanattest.Brokers(h.cfg.brokers), kafkanattest.KfakeOptions(kopts...)}
 	if adv != nil {
 		opts = append(opts, kafkanattest.Advertise(adv...))
 	}
-	c, err := kafkanattest.NewCluster(opts...)
-	if err != nil {
-		return nil, err
-	}
-	if err := spreadLeaders(c.Kfake(), h.cfg.partitions, h.cfg.brokers); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return kafkanattest.NewCluster(opts...)
 }
 
 // kafkanatEnv maps every advertised name of c to its listener, over via
