@@ -34,50 +34,80 @@ func tgtErr(off int, format string, args ...any) *ruleErr {
 	return &ruleErr{where: inTarget, off: off, msg: fmt.Sprintf(format, args...)}
 }
 
-// crule is a compiled rule.
-type crule struct {
+// compiled is a compiled rule. It keeps the text it was compiled from, so
+// that Compile can tell whether a Rule still holds that text: a copy may
+// have been changed since, or its Routes edited in place.
+type compiled struct {
 	pat pattern
 	tgt *target // nil for via-only and deny rules
+
+	pattern, target string
+	deny            bool
+	routes          []string // route names, copied
 }
 
-// checkRule validates a rule as Compile would.
-func checkRule(r *Rule) *ruleErr {
-	_, e := compileRule(r)
-	return e
+// compile compiles r and keeps the result in it, for Compile to reuse.
+func (r *Rule) compile() *ruleErr {
+	c := new(compiled)
+	if e := compileRule(r, c); e != nil {
+		return e
+	}
+	r.c = c
+	return nil
 }
 
-func compileRule(r *Rule) (crule, *ruleErr) {
-	var c crule
+// compiledFrom reports whether c was compiled from r's current text.
+func (c *compiled) compiledFrom(r *Rule) bool {
+	if c.pattern != r.Pattern || c.target != r.Target || c.deny != r.Deny || len(c.routes) != len(r.Routes) {
+		return false
+	}
+	for i, name := range c.routes {
+		if r.Routes[i].Name != name {
+			return false
+		}
+	}
+	return true
+}
+
+// compileRule compiles r into c, which must be zero.
+func compileRule(r *Rule, c *compiled) *ruleErr {
 	if r.Deny && r.Target != "" {
-		return c, &ruleErr{where: inRule, msg: `"deny" cannot be combined with a target`}
+		return &ruleErr{where: inRule, msg: `"deny" cannot be combined with a target`}
 	}
 	if r.Deny && len(r.Routes) > 0 {
-		return c, &ruleErr{where: inRule, msg: `"deny" cannot be combined with "via"`}
+		return &ruleErr{where: inRule, msg: `"deny" cannot be combined with "via"`}
 	}
 	if !r.Deny && r.Target == "" && len(r.Routes) == 0 {
-		return c, &ruleErr{where: inRule, msg: `rule has no target, route or "deny"`}
+		return &ruleErr{where: inRule, msg: `rule has no target, route or "deny"`}
 	}
 	if e := compilePattern(r.Pattern, &c.pat); e != nil {
-		return c, e
+		return e
 	}
 	if r.Target != "" {
 		t, e := compileTarget(r.Target, &c.pat)
 		if e != nil {
-			return c, e
+			return e
 		}
 		c.tgt = t
 	}
 	for i, rt := range r.Routes {
 		if off, msg := checkRoute(rt.Name); msg != "" {
-			return c, &ruleErr{where: inRoute, route: i, off: off, msg: msg}
+			return &ruleErr{where: inRoute, route: i, off: off, msg: msg}
 		}
 		for _, prev := range r.Routes[:i] {
 			if prev.Name == rt.Name {
-				return c, &ruleErr{where: inRoute, route: i, msg: fmt.Sprintf("route %s listed twice", quoteWord(rt.Name))}
+				return &ruleErr{where: inRoute, route: i, msg: fmt.Sprintf("route %s listed twice", quoteWord(rt.Name))}
 			}
 		}
 	}
-	return c, nil
+	c.pattern, c.target, c.deny = r.Pattern, r.Target, r.Deny
+	if len(r.Routes) > 0 {
+		c.routes = make([]string, len(r.Routes))
+		for i, rt := range r.Routes {
+			c.routes[i] = rt.Name
+		}
+	}
+	return nil
 }
 
 // checkWord rejects a pattern, target or route that the lexer would not read

@@ -94,3 +94,65 @@ func TestRedactRaw(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileOnce checks that Compile reuses what Parse compiled, and
+// compiles again a copy whose text changed.
+func TestCompileOnce(t *testing.T) {
+	rules, err := Parse("rules", `~b(\d+)\.x:1 => gw:{1}
+		a via socks5://gw:1080`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.cr[0].pat.re != rules[0].c.pat.re || tab.cr[0].tgt != rules[0].c.tgt {
+		t.Errorf("Compile compiled a parsed rule again")
+	}
+	// Rules hands out the table's compiled form, which a second Compile
+	// reuses too; changing a returned Rule changes neither table.
+	again := tab.Rules()
+	tab2, err := Compile(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab2.cr[0].pat.re != rules[0].c.pat.re {
+		t.Errorf("Compile compiled a rule of Table.Rules again")
+	}
+	again[0].Pattern = "~c:1"
+	if m, ok, _ := tab2.Match("b7.x:1"); !ok || m.Target != "gw:7" || tab2.Rules()[0].Pattern != `~b(\d+)\.x:1` {
+		t.Errorf("changing a rule of Rules changed the table: %v %v", m, ok)
+	}
+
+	// A changed copy is compiled from its new text.
+	changed := rules[0]
+	changed.Pattern = `~c(\d+)\.x:1`
+	tab3, err := Compile([]Rule{changed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab3.cr[0].pat.re == rules[0].c.pat.re {
+		t.Errorf("Compile reused the compiled form of a changed rule")
+	}
+	if m, ok, _ := tab3.Match("c7.x:1"); !ok || m.Target != "gw:7" {
+		t.Errorf("changed rule: Match = %v, %v", m, ok)
+	}
+	changed.Target = "gw:{2}"
+	if _, err := Compile([]Rule{changed}); err == nil {
+		t.Errorf("Compile accepted a changed target that refers to no group")
+	}
+	// So is one whose Routes were edited in place, which copies share.
+	rules[1].Routes[0].Name = "socks5://[gw"
+	if _, err := Compile(rules); err == nil {
+		t.Errorf("Compile accepted a route edited in place")
+	}
+	rules[1].Routes = nil
+	if _, err := Compile(rules); err == nil {
+		t.Errorf("Compile accepted a rule whose routes were removed")
+	}
+	rules[1].Deny = true
+	if _, err := Compile(rules); err != nil {
+		t.Errorf("Compile rejected a rule changed into a deny rule: %v", err)
+	}
+}

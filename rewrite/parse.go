@@ -255,7 +255,7 @@ func (p *parser) rule(first token) (Rule, *SyntaxError) {
 	if !atEnd(t) {
 		return Rule{}, p.errAt(t, "unexpected %s", t.describe())
 	}
-	if e := checkRule(&r); e != nil {
+	if e := r.compile(); e != nil {
 		return Rule{}, r.syntaxError(e, targetCol)
 	}
 	return r, nil
@@ -318,7 +318,7 @@ func ParseMap(advertised, target string) (Rule, error) {
 	if target == "" {
 		return fail("empty target")
 	}
-	if e := checkRule(&r); e != nil {
+	if e := r.compile(); e != nil {
 		side := "advertised address"
 		if e.where == inTarget {
 			side = "target"

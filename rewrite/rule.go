@@ -8,6 +8,12 @@ import (
 
 // Rule is one parsed rule. Rules are immutable after Compile: a Table hands
 // out pointers into its own copy, which callers must not modify.
+//
+// A Rule from Parse or ParseMap also holds its compiled form, which Compile
+// reuses instead of compiling the rule again. Copies share it; a copy whose
+// Pattern, Target, Routes or Deny is changed is compiled again by Compile.
+// Because of it, reflect.DeepEqual tells a parsed Rule from the same Rule
+// built by hand: compare String and the exported fields instead.
 type Rule struct {
 	// Index is the rule's 1-based position in the compiled table. Compile
 	// sets it; Parse and ParseMap leave it 0.
@@ -29,6 +35,8 @@ type Rule struct {
 	Routes []RouteRef
 	// Deny reports a "deny" rule: a matching address is refused.
 	Deny bool
+
+	c *compiled // what Parse or Compile made of the fields above, or nil
 }
 
 // RouteRef names one route of a rule's "via" list.

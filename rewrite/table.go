@@ -17,7 +17,7 @@ import (
 // written before the best map hit.
 type Table struct {
 	rules    []Rule
-	cr       []crule
+	cr       []compiled
 	exact    map[string]int32 // "host:port"
 	host     map[string]int32 // "host"
 	wild     map[string]int32 // "suffix" of "*.suffix"
@@ -27,6 +27,8 @@ type Table struct {
 
 // Compile compiles rules into a Table, in order: the first rule that matches
 // an address wins. It copies the rules and numbers them from 1 (Index).
+// Rules from Parse, ParseMap or Table.Rules carry their compiled form, which
+// Compile reuses; it compiles only rules built by hand or changed since.
 // Errors are *SyntaxError naming the rule's source and position; Parse has
 // already reported any error in rules it returned, so Compile only fails on
 // rules built or changed by hand.
@@ -36,7 +38,7 @@ func Compile(rules []Rule) (*Table, error) {
 	}
 	t := &Table{
 		rules:    make([]Rule, len(rules)),
-		cr:       make([]crule, len(rules)),
+		cr:       make([]compiled, len(rules)),
 		exact:    map[string]int32{},
 		host:     map[string]int32{},
 		wild:     map[string]int32{},
@@ -47,11 +49,13 @@ func Compile(rules []Rule) (*Table, error) {
 		*r = rules[i]
 		r.Index = i + 1
 		r.Routes = append([]RouteRef(nil), r.Routes...)
-		c, e := compileRule(r)
-		if e != nil {
+		c := &t.cr[i]
+		if r.c != nil && r.c.compiledFrom(r) {
+			*c = *r.c
+		} else if e := compileRule(r, c); e != nil {
 			return nil, r.syntaxError(e, 0)
 		}
-		t.cr[i] = c
+		r.c = c
 		pos := int32(i)
 		p := &c.pat
 		switch {
