@@ -132,25 +132,41 @@ func checkWord(s string, mode wordMode, what string) (int, string) {
 	return 0, ""
 }
 
-// checkRoute validates a route name; off locates the problem in it.
+// checkRoute validates a route name; off locates the problem in it. No
+// message shows more of a URL than redactRoute does.
 func checkRoute(name string) (int, string) {
 	if off, msg := checkWord(name, modeRoute, "route"); msg != "" {
 		return off, msg
 	}
-	if !strings.Contains(name, "://") {
+	i := strings.Index(name, "://")
+	if i < 0 {
 		return 0, ""
 	}
+	shown := redactRoute(name)
+	rest := name[i+3:]
+	at := strings.LastIndexByte(rest, '@')
+	if at >= 0 {
+		// The lexer read everything up to the last "@" as user information;
+		// the url package (and so the dialer) ends it at "/", "?" or "#"
+		// and would dial another host.
+		if j := strings.IndexAny(rest[:at], "/?#"); j >= 0 {
+			return i + 3 + j, fmt.Sprintf(`invalid route URL %q: percent-encode "/", "?" and "#" in a password (%%2F, %%3F, %%23) and any "@" after the host (%%40)`, shown)
+		}
+	}
 	u, err := url.Parse(name)
-	if err != nil {
-		// The url package's reason can quote part of a password; give it only
-		// when the URL has no userinfo.
-		if ue, ok := err.(*url.Error); ok && !strings.Contains(name, "@") {
+	switch {
+	case err != nil && shown == name:
+		// Nothing is hidden, so the url package's reason quotes no password.
+		if ue, ok := err.(*url.Error); ok {
 			return 0, fmt.Sprintf("invalid route URL %q: %v", name, ue.Err)
 		}
-		return 0, fmt.Sprintf("invalid route URL %q", redactRaw(name))
-	}
-	if u.Scheme == "" || u.Host == "" {
-		return 0, fmt.Sprintf("invalid route URL %q: want scheme://[user:password@]host:port", redactRaw(name))
+		return 0, fmt.Sprintf("invalid route URL %q", name)
+	case err != nil && at < 0:
+		return 0, fmt.Sprintf("invalid route URL %q: the port is not a number, or a password holds white space, which must be percent-encoded (%%20)", shown)
+	case err != nil:
+		return 0, fmt.Sprintf("invalid route URL %q", shown)
+	case u.Scheme == "" || u.Host == "":
+		return 0, fmt.Sprintf("invalid route URL %q: want scheme://[user:password@]host:port", shown)
 	}
 	return 0, ""
 }

@@ -15,10 +15,10 @@
 // Without "via", a rewrite uses the default route. Several routes are tried in
 // order. A route is "direct", a route URL ("socks5://user:pass@gw:1080") or
 // the name of a route the application registered; this package only checks
-// that a URL parses and has a host. A route cannot hold white space, ",", ";"
-// or "#": percent-encode them in a URL. The keywords "via" and "deny" are
-// lower case. The first rule that matches an address wins, in written order,
-// whatever its kind.
+// that a URL parses and has a host. A route cannot hold white space, and
+// outside a URL's password neither ",", ";" nor "#". The keywords "via" and
+// "deny" are lower case. The first rule that matches an address wins, in
+// written order, whatever its kind.
 //
 //	kafka:9092 => 109.109.109.109:9092                  # one broker behind a tunnel
 //	node1:9092 => proxy:7092; node2:9092 => proxy:8092  # two rules on one line
@@ -27,6 +27,16 @@
 //	*.svc.cluster.local via socks5://gateway:1080
 //	~b(\d+)\.abc\.example\.com:(?P<p>\d+) => lb-{1}.example.net:{p+1000}
 //	*.corp.example deny
+//
+// A route URL's user information runs from "://" to the last "@" before
+// the next white space or the next "://" (so "socks5://gw:1080,http://u:p@h:3128"
+// is two routes). The rule language reads it whole: ";", "," and "@" in a
+// password are part of it, and a "#" there is not taken for a comment but
+// refused, like "/" and "?", which URL parsers take for the end of the user
+// information: percent-encode them (%23, %2F, %3F), white space (%20), and
+// an "@" after the host, as in an SSH key path (%40). The error for such a
+// route does not show the password. After a URL, put a space before a
+// comment or route name that holds "@".
 //
 // # Patterns
 //
@@ -84,8 +94,11 @@
 // Parse reports every error, syntactic or not, as a *SyntaxError with the
 // line and column (in bytes) of the offending token, for example
 // `kafkanat: rules line 3, column 12: undefined placeholder {x}; ...`.
-// Route passwords never appear in errors or in Rule.String, which prints
-// `socks5://user:xxxxx@gw:1080` and otherwise parses back to the same rule.
+// Route passwords never appear in errors, Rule.String or RouteRef.String,
+// which print `socks5://user:xxxxx@gw:1080` (all after the first ":" of
+// the user information, up to the last "@", is hidden) and otherwise parse
+// back to the same rule. A route URL without "@" that does not parse may be
+// cut short inside its password, so all after its first ":" is hidden.
 //
 // Parse compiles each rule as it checks it and keeps the result in the Rule,
 // so Compile of parsed rules only builds the table's indexes: a rule, and

@@ -2,8 +2,10 @@ package rewrite_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/kafkanat/kafkanat/rewrite"
@@ -12,7 +14,8 @@ import (
 // FuzzParse checks that no text makes Parse, Compile or Match panic, that
 // every error is a positioned *SyntaxError, that Parse accepts only what
 // Compile accepts, that every target Match builds is a valid "host:port",
-// and that each rule's String parses back to the same rule.
+// that each rule's String parses back to the same rule, and that no route
+// password made of the text shows in errors or String.
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		// One of each form.
@@ -38,6 +41,14 @@ func FuzzParse(f *testing.F) {
 		"a => b{x}", "b{id.x => c", "a => b:{port*2}", "a:99999 => b", "{a}{b}.c => d",
 		"a via socks5://u:secret@[gw", "a => b via x, x", "a deny via x",
 		"~(?P<port>x) => y", "~Kafka:1 => x", "a => b:{9223372036854775807+port}",
+		// Passwords with separators, raw and percent-encoded: the user
+		// information is one word; "/", "?", "#" and white space are refused.
+		"a via socks5://u:p#ss@gw:1080", "a via socks5://u:p;ss@gw:1080; b deny",
+		"a via socks5://u:p,ss@gw:1080,direct", "a via socks5://u:p@ss@gw:1080",
+		"a via socks5://u:p/ss@gw:1080", "a via socks5://u:p?ss@gw:1080",
+		"a via socks5://u:p ss@gw:1080", "a via socks5://u:p%23%3B%2C%40%2F%3F%20ss@gw:1080",
+		"a via socks5://gw:1080,http://u:p@proxy:3128 # ops@example.com",
+		"a via ssh://u@gw:22?key=/home/u@corp/id",
 	} {
 		f.Add(seed)
 	}
@@ -45,6 +56,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func fuzzRules(t *testing.T, text string) {
+	fuzzPassword(t, text)
 	rules, err := rewrite.Parse("fuzz", text)
 	if err != nil {
 		var se *rewrite.SyntaxError
@@ -92,6 +104,48 @@ func fuzzRules(t *testing.T, text string) {
 		}
 		if g.String() != s {
 			t.Fatalf("String() is not stable: %q, then %q", s, g.String())
+		}
+	}
+}
+
+// fuzzPassword puts text, less white space and "://" (which a password must
+// percent-encode), between two markers into the password of route URLs,
+// and checks that no marker shows in what Parse, Rule.String,
+// RouteRef.String and the route list functions return.
+func fuzzPassword(t *testing.T, text string) {
+	var b strings.Builder
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; c {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+		default:
+			b.WriteByte(c)
+		}
+	}
+	p := b.String()
+	for strings.Contains(p, "://") {
+		p = strings.ReplaceAll(p, "://", "")
+	}
+	password := "s3cr3t" + p + "pa55wd"
+	leaks := func(s string) bool { return strings.Contains(s, "s3cr3t") || strings.Contains(s, "pa55wd") }
+	for _, format := range []string{
+		"a via socks5://user:%s@gw:1080",
+		"a => b via direct,http://user:%s@gw:3128 # c",
+		"a via ssh://user:%s@gw:22?key=/k;b deny",
+	} {
+		rules, err := rewrite.Parse("fuzz", fmt.Sprintf(format, password))
+		if err != nil && leaks(err.Error()) {
+			t.Fatalf("password %q: error shows it: %v", password, err)
+		}
+		for i := range rules {
+			if s := rules[i].String(); leaks(s) {
+				t.Fatalf("password %q: String shows it: %s", password, s)
+			}
+		}
+	}
+	list := "direct, socks5://user:" + password + "@gw:1080"
+	for _, s := range append(rewrite.SplitRouteList(list), rewrite.RedactRouteList(list)) {
+		if s = (rewrite.RouteRef{Name: s}).String(); leaks(s) {
+			t.Fatalf("password %q: route list shows it: %s", password, s)
 		}
 	}
 }

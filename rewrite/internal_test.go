@@ -80,7 +80,7 @@ func TestLabelMatch(t *testing.T) {
 	}
 }
 
-func TestRedactRaw(t *testing.T) {
+func TestRedactRoute(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"direct", "direct"},
 		{"socks5://gw:1080", "socks5://gw:1080"},
@@ -88,9 +88,16 @@ func TestRedactRaw(t *testing.T) {
 		{"socks5://u:p@gw:1080", "socks5://u:xxxxx@gw:1080"},
 		{"socks5://u:p/a?b#c@gw", "socks5://u:xxxxx@gw"},
 		{"socks5://u:p@q@gw", "socks5://u:xxxxx@gw"},
+		{"SOCKS5://u:p@gw:1080/x?y", "SOCKS5://u:xxxxx@gw:1080/x?y"},
+		{"socks5://u:1/ss@gw:1080", "socks5://u:xxxxx@gw:1080"},
+		// Cut short inside the password: hide all after the ":".
+		{"socks5://u:p", "socks5://u:xxxxx"},
+		{"socks5://gw:1080", "socks5://gw:1080"},
+		{"socks5://[::1]:1080", "socks5://[::1]:1080"},
+		{"ssh://bastion:22?key=/a@b", "ssh://bastion:xxxxx@b"},
 	} {
-		if got := redactRaw(tt.in); got != tt.want {
-			t.Errorf("redactRaw(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := redactRoute(tt.in); got != tt.want {
+			t.Errorf("redactRoute(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -14,6 +14,9 @@ import (
 //     a "{...}" group runs to its "}" and may hold spaces ({31090 + n});
 //   - a route word: like a target word without "{...}" groups.
 //
+// In target and route words, the user information of a URL ("://" to the
+// last "@" before white space) is part of the word whatever it holds.
+//
 // compileRule checks every pattern, target and route with the same function
 // (scanWord), which is what lets Rule.String output parse back.
 type wordMode uint8
@@ -75,6 +78,14 @@ func scanWord(s string, i int, mode wordMode) (end int, ok bool) {
 	for i < len(s) {
 		c := s[i]
 		switch {
+		case c == ':' && strings.HasPrefix(s[i:], "://"):
+			// A URL's user information is part of the word, separators and
+			// all (see userinfoEnd).
+			if at := userinfoEnd(s, i+3); at >= 0 {
+				i = at + 1
+			} else {
+				i += 3
+			}
 		case isSpace(c), c == '\n', c == ';', c == '#', c == ',':
 			return i, true
 		case c == '=' && i+1 < len(s) && s[i+1] == '>':

@@ -2,7 +2,6 @@ package rewrite
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -49,23 +48,31 @@ type RouteRef struct {
 	Line, Col int
 }
 
-// String returns the route name with any URL password replaced by "xxxxx",
-// as (*url.URL).Redacted does.
+// String returns the route name with any URL password replaced by "xxxxx":
+// "socks5://user:xxxxx@gw:1080". The password is what follows the first ":"
+// after "://", up to the last "@" (see the package documentation).
 func (r RouteRef) String() string { return redactRoute(r.Name) }
 
 // String returns the rule in canonical form, for example
 // `b{id}.x.com:{p} => 10.0.0.5:{p} via socks5://u:xxxxx@gw:1080`.
-// Pattern and target appear as written; passwords in route URLs are redacted.
+// Pattern and target appear as written; passwords in route URLs are
+// redacted (and in a pattern or target that holds a URL by mistake).
 // The text parses back to an equivalent rule (with the redacted password).
 func (r *Rule) String() string {
 	if r == nil {
 		return "<nil>"
 	}
 	var b strings.Builder
-	b.WriteString(r.Pattern)
+	if strings.HasPrefix(r.Pattern, "~") {
+		b.WriteString(r.Pattern)
+	} else {
+		// A valid pattern or target holds no URL and no "@": this hides
+		// only what a rule built by hand put there by mistake.
+		b.WriteString(redactWord(r.Pattern))
+	}
 	if r.Target != "" {
 		b.WriteString(" => ")
-		b.WriteString(r.Target)
+		b.WriteString(redactWord(r.Target))
 	}
 	for i, rt := range r.Routes {
 		if i == 0 {
@@ -157,40 +164,3 @@ func (r *Rule) syntaxError(e *ruleErr, targetCol int) *SyntaxError {
 	}
 	return errorAt(r.Source, line, col, off, "%s", msg)
 }
-
-// redactRoute hides the password of a route URL. Names without "://" are
-// returned unchanged.
-func redactRoute(name string) string {
-	if !strings.Contains(name, "://") {
-		return name
-	}
-	if u, err := url.Parse(name); err == nil {
-		return u.Redacted()
-	}
-	return redactRaw(name)
-}
-
-// redactRaw hides what may be a password in a URL-like string that url.Parse
-// rejects: everything between the first ':' after "://" and the last '@'.
-// It errs on the side of hiding too much, since a malformed URL has no
-// reliable userinfo boundary (a password may hold '/' or '?').
-func redactRaw(s string) string {
-	i := strings.Index(s, "://")
-	if i < 0 {
-		return s
-	}
-	rest := s[i+3:]
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return s
-	}
-	colon := strings.IndexByte(rest[:at], ':')
-	if colon < 0 {
-		return s
-	}
-	return s[:i+3] + rest[:colon+1] + "xxxxx" + rest[at:]
-}
-
-// quoteWord quotes a token for an error message, redacting it first in case
-// it is a route URL with a password.
-func quoteWord(s string) string { return fmt.Sprintf("%q", redactRaw(redactRoute(s))) }
