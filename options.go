@@ -261,11 +261,6 @@ func lookupEnv(names ...string) (name, value string) {
 	return names[0], ""
 }
 
-// redactRoutes hides the passwords of a comma-separated route list.
-func redactRoutes(routes string) string {
-	parts := strings.Split(routes, ",")
-	for i, p := range parts {
-		parts[i] = strings.Replace(p, strings.TrimSpace(p), rewrite.RouteRef{Name: strings.TrimSpace(p)}.String(), 1)
-	}
-	return strings.Join(parts, ",")
-}
+// redactRoutes hides the passwords of a comma-separated route list, also
+// of a URL whose password holds a ",".
+func redactRoutes(routes string) string { return rewrite.RedactRouteList(routes) }
