@@ -8,7 +8,7 @@
 // With no flags it runs an embedded broker advertising kafka:9092 whose
 // real listener plays the tunnel server, and produces and consumes through
 // the rule. With -bootstrap and -rules it checks a real cluster instead
-// (read-only):
+// (read-only: metadata, then an ApiVersions request to every broker):
 //
 //	go run ./examples/scenario1-reverse-tunnel
 //	go run ./examples/scenario1-reverse-tunnel -bootstrap kafka:9092 -rules 'kafka:9092 => 109.109.109.109:9092'
@@ -20,12 +20,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
+	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkanat/kafkanat"
-	"github.com/kafkanat/kafkanat/internal/exampleutil"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
@@ -40,18 +41,15 @@ func main() {
 }
 
 func run(bootstrap, rules string) error {
-	ctx := context.Background()
 	if bootstrap != "" {
-		dial := kafkanat.New(kafkanat.Rules(rules))
 		fmt.Printf("Checking %s with rules:\n%s\n", bootstrap, rules)
-		return exampleutil.Check(ctx, kgo.SeedBrokers(bootstrap), kgo.Dialer(exampleutil.Trace(dial)))
+		return check(bootstrap, kafkanat.New(kafkanat.Rules(rules)))
 	}
 
 	// The demo stays on this machine: names no rule matches fail
 	// in-process instead of at a DNS server.
 	net.DefaultResolver = kafkanattest.OfflineResolver()
-	office, err := kafkanattest.NewCluster(kafkanattest.Advertise("kafka:9092"),
-		kafkanattest.KfakeOptions(kfake.SeedTopics(1, "tasks")))
+	office, err := kafkanattest.NewCluster(kafkanattest.Advertise("kafka:9092"), kafkanattest.Topics(1, "tasks"))
 	if err != nil {
 		return err
 	}
@@ -65,5 +63,75 @@ func run(bootstrap, rules string) error {
 	dial := kafkanat.New(kafkanat.Rules(rules), kafkanat.Strict())
 
 	// The client knows only the broker's name, as it would in the office.
-	return exampleutil.RoundTrip(ctx, "tasks", 10, kgo.SeedBrokers("kafka:9092"), kgo.Dialer(exampleutil.Trace(dial)))
+	return roundTrip("kafka:9092", "tasks", 10, dial)
+}
+
+// roundTrip produces n records to topic through dial, one to each
+// partition in turn, and consumes them back: the client dials every broker
+// that leads a partition.
+func roundTrip(seed, topic string, n int, dial kafkanat.DialFunc) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.Dialer(trace(dial)),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "task %d", i)}).FirstErr(); err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+	}
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return fmt.Errorf("consume: got %d of %d records: %w", got, n, err)
+		}
+		got += fs.NumRecords()
+	}
+	fmt.Printf("   produced %d records to %s and consumed them back\n", n, topic)
+	return nil
+}
+
+// check asks the cluster for its brokers through dial, then sends each an
+// ApiVersions request. It writes nothing.
+func check(bootstrap string, dial kafkanat.DialFunc) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.Dialer(trace(dial)))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	for _, b := range meta.Brokers {
+		addr := net.JoinHostPort(b.Host, fmt.Sprint(b.Port))
+		if _, err := cl.Broker(int(b.NodeID)).Request(ctx, kmsg.NewPtrApiVersionsRequest()); err != nil {
+			return fmt.Errorf("broker %d at %s: %w", b.NodeID, addr, err)
+		}
+		fmt.Printf("   broker %d at %s answers\n", b.NodeID, addr)
+	}
+	return nil
+}
+
+// trace prints how dial sent each address, or why it failed, once per
+// distinct outcome (clients open several connections per broker).
+func trace(dial kafkanat.DialFunc) kafkanat.DialFunc {
+	var seen sync.Map
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		line := fmt.Sprintf("   dial %s failed: %v", address, err)
+		if info, ok := kafkanat.InfoOf(c); ok {
+			line = "   dial " + info.String()
+		}
+		if _, dup := seen.LoadOrStore(line, true); !dup {
+			fmt.Println(line)
+		}
+		return c, err
+	}
 }

@@ -16,7 +16,8 @@
 // listening on three consecutive loopback ports (the "NodePorts"), and an
 // in-process SOCKS5 gateway that resolves the names, and produces and
 // consumes through each rule. With -bootstrap and -rules it checks a real
-// cluster instead (read-only).
+// cluster instead (read-only: metadata, then an ApiVersions request to
+// every broker).
 //
 //	go run ./examples/scenario2-kubernetes
 //	go run ./examples/scenario2-kubernetes -bootstrap 203.0.113.10:31090 \
@@ -29,12 +30,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
+	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkanat/kafkanat"
-	"github.com/kafkanat/kafkanat/internal/exampleutil"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
@@ -51,11 +53,9 @@ func main() {
 }
 
 func run(bootstrap, rules string) error {
-	ctx := context.Background()
 	if bootstrap != "" {
-		dial := kafkanat.New(kafkanat.Rules(rules))
 		fmt.Printf("Checking %s with rules:\n%s\n", bootstrap, rules)
-		return exampleutil.Check(ctx, kgo.SeedBrokers(bootstrap), kgo.Dialer(exampleutil.Trace(dial)))
+		return check(bootstrap, kafkanat.New(kafkanat.Rules(rules)))
 	}
 
 	// The demo stays on this machine: names no rule matches fail
@@ -74,9 +74,8 @@ func run(bootstrap, rules string) error {
 	// 1. One NodePort per broker: the port is computed from the pod's number.
 	rules = fmt.Sprintf("kafka-controller-{n}.kafka-controller-headless.gcp.svc.cluster.local:9092 => 127.0.0.1:{%d+n}", base)
 	fmt.Printf("\n1. NodePorts, rule:\n   %s\n", rules)
-	dial := kafkanat.New(kafkanat.Rules(rules), kafkanat.Strict())
 	seed := fmt.Sprintf(podName, 0)
-	if err := exampleutil.RoundTrip(ctx, "nodeports", 9, kgo.SeedBrokers(seed), kgo.Dialer(exampleutil.Trace(dial))); err != nil {
+	if err := roundTrip(seed, "nodeports", 9, kafkanat.New(kafkanat.Rules(rules), kafkanat.Strict())); err != nil {
 		return err
 	}
 
@@ -89,71 +88,108 @@ func run(bootstrap, rules string) error {
 	defer gateway.Close()
 	rules = "*.svc.cluster.local via " + gateway.URL()
 	fmt.Printf("\n2. A SOCKS5 gateway in the cluster, rule:\n   %s\n", rules)
-	dial = kafkanat.New(kafkanat.Rules(rules), kafkanat.Strict())
-	if err := exampleutil.RoundTrip(ctx, "gateway", 9, kgo.SeedBrokers(seed), kgo.Dialer(exampleutil.Trace(dial))); err != nil {
+	if err := roundTrip(seed, "gateway", 9, kafkanat.New(kafkanat.Rules(rules), kafkanat.Strict())); err != nil {
 		return err
 	}
-	fmt.Printf("   the gateway resolved %d distinct names\n", len(distinct(gateway.Targets())))
+	names := map[string]bool{}
+	for _, t := range gateway.Targets() {
+		names[t] = true
+	}
+	fmt.Printf("   the gateway resolved %d distinct names\n", len(names))
 	return nil
 }
 
 // startCluster starts three brokers advertising pod names and listening
 // on three consecutive loopback ports, like NodePorts base, base+1,
-// base+2. Another process may take a port between the probe and the
-// listen, so it retries with other ports.
+// base+2. base is a port found free; base+1 or base+2 may be taken, or
+// another process may take a port before the brokers listen, so it
+// retries.
 func startCluster() (*kafkanattest.Cluster, int, error) {
 	var lastErr error
 	for range 20 {
-		base, err := consecutivePorts(3)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, 0, err
 		}
+		base := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
 		c, err := kafkanattest.NewCluster(
 			kafkanattest.Advertise(fmt.Sprintf(podName, 0), fmt.Sprintf(podName, 1), fmt.Sprintf(podName, 2)),
-			kafkanattest.KfakeOptions(kfake.Ports(base, base+1, base+2), kfake.SeedTopics(3, "nodeports", "gateway")))
+			kafkanattest.Ports(base, base+1, base+2), kafkanattest.Topics(3, "nodeports", "gateway"))
 		if err == nil {
-			if err := exampleutil.SpreadLeaders(c, 3, "nodeports", "gateway"); err != nil {
-				c.Close()
-				return nil, 0, err
-			}
 			return c, base, nil
 		}
 		lastErr = err
 	}
-	return nil, 0, fmt.Errorf("no %d consecutive free loopback ports: %w", 3, lastErr)
+	return nil, 0, fmt.Errorf("no 3 consecutive free loopback ports: %w", lastErr)
 }
 
-// consecutivePorts finds n consecutive free loopback ports and returns the
-// first.
-func consecutivePorts(n int) (int, error) {
-	for range 100 {
-		first, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		base := first.Addr().(*net.TCPAddr).Port
-		lns := []net.Listener{first}
-		for i := 1; i < n; i++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if len(lns) == n {
-			return base, nil
+// roundTrip produces n records to topic through dial, one to each
+// partition in turn, and consumes them back: the client dials every broker
+// that leads a partition.
+func roundTrip(seed, topic string, n int, dial kafkanat.DialFunc) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.Dialer(trace(dial)),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "task %d", i)}).FirstErr(); err != nil {
+			return fmt.Errorf("produce: %w", err)
 		}
 	}
-	return 0, fmt.Errorf("no %d consecutive free loopback ports", n)
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return fmt.Errorf("consume: got %d of %d records: %w", got, n, err)
+		}
+		got += fs.NumRecords()
+	}
+	fmt.Printf("   produced %d records to %s and consumed them back\n", n, topic)
+	return nil
 }
 
-func distinct(ss []string) map[string]bool {
-	m := map[string]bool{}
-	for _, s := range ss {
-		m[s] = true
+// check asks the cluster for its brokers through dial, then sends each an
+// ApiVersions request. It writes nothing.
+func check(bootstrap string, dial kafkanat.DialFunc) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.Dialer(trace(dial)))
+	if err != nil {
+		return err
 	}
-	return m
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	for _, b := range meta.Brokers {
+		addr := net.JoinHostPort(b.Host, fmt.Sprint(b.Port))
+		if _, err := cl.Broker(int(b.NodeID)).Request(ctx, kmsg.NewPtrApiVersionsRequest()); err != nil {
+			return fmt.Errorf("broker %d at %s: %w", b.NodeID, addr, err)
+		}
+		fmt.Printf("   broker %d at %s answers\n", b.NodeID, addr)
+	}
+	return nil
+}
+
+// trace prints how dial sent each address, or why it failed, once per
+// distinct outcome (clients open several connections per broker).
+func trace(dial kafkanat.DialFunc) kafkanat.DialFunc {
+	var seen sync.Map
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		line := fmt.Sprintf("   dial %s failed: %v", address, err)
+		if info, ok := kafkanat.InfoOf(c); ok {
+			line = "   dial " + info.String()
+		}
+		if _, dup := seen.LoadOrStore(line, true); !dup {
+			fmt.Println(line)
+		}
+		return c, err
+	}
 }

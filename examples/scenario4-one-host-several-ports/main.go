@@ -10,7 +10,8 @@
 // With no flags it runs an embedded three-broker cluster advertising
 // nodeN:9092, whose real loopback listeners play the proxy's ports, and
 // produces and consumes through the rules. With -bootstrap and -rules it
-// checks a real cluster instead (read-only).
+// checks a real cluster instead (read-only: metadata, then an ApiVersions
+// request to every broker).
 //
 //	go run ./examples/scenario4-one-host-several-ports
 //	go run ./examples/scenario4-one-host-several-ports -bootstrap proxy:7092 \
@@ -24,12 +25,13 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkanat/kafkanat"
-	"github.com/kafkanat/kafkanat/internal/exampleutil"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
@@ -44,25 +46,20 @@ func main() {
 }
 
 func run(bootstrap, rules string) error {
-	ctx := context.Background()
 	if bootstrap != "" {
-		dial := kafkanat.New(kafkanat.Rules(rules))
 		fmt.Printf("Checking %s with rules:\n%s\n", bootstrap, rules)
-		return exampleutil.Check(ctx, kgo.SeedBrokers(bootstrap), kgo.Dialer(exampleutil.Trace(dial)))
+		return check(bootstrap, kafkanat.New(kafkanat.Rules(rules)))
 	}
 
 	// The demo stays on this machine: names no rule matches fail
 	// in-process instead of at a DNS server.
 	net.DefaultResolver = kafkanattest.OfflineResolver()
 	partner, err := kafkanattest.NewCluster(kafkanattest.Advertise("node1:9092", "node2:9092", "node3:9092"),
-		kafkanattest.KfakeOptions(kfake.SeedTopics(3, "payments")))
+		kafkanattest.Topics(3, "payments"))
 	if err != nil {
 		return err
 	}
 	defer partner.Close()
-	if err := exampleutil.SpreadLeaders(partner, 3, "payments"); err != nil {
-		return err
-	}
 
 	// The proxy host's ports, one per broker: here, the real listeners.
 	proxy := partner.Addrs()
@@ -77,5 +74,75 @@ func run(bootstrap, rules string) error {
 	dial := kafkanat.New(kafkanat.Rules(rules))
 
 	// Bootstrap through the proxy's first port, as the test zone does.
-	return exampleutil.RoundTrip(ctx, "payments", 9, kgo.SeedBrokers(proxy[0]), kgo.Dialer(exampleutil.Trace(dial)))
+	return roundTrip(proxy[0], "payments", 9, dial)
+}
+
+// roundTrip produces n records to topic through dial, one to each
+// partition in turn, and consumes them back: the client dials every broker
+// that leads a partition.
+func roundTrip(seed, topic string, n int, dial kafkanat.DialFunc) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.Dialer(trace(dial)),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "task %d", i)}).FirstErr(); err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+	}
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return fmt.Errorf("consume: got %d of %d records: %w", got, n, err)
+		}
+		got += fs.NumRecords()
+	}
+	fmt.Printf("   produced %d records to %s and consumed them back\n", n, topic)
+	return nil
+}
+
+// check asks the cluster for its brokers through dial, then sends each an
+// ApiVersions request. It writes nothing.
+func check(bootstrap string, dial kafkanat.DialFunc) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.Dialer(trace(dial)))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	for _, b := range meta.Brokers {
+		addr := net.JoinHostPort(b.Host, fmt.Sprint(b.Port))
+		if _, err := cl.Broker(int(b.NodeID)).Request(ctx, kmsg.NewPtrApiVersionsRequest()); err != nil {
+			return fmt.Errorf("broker %d at %s: %w", b.NodeID, addr, err)
+		}
+		fmt.Printf("   broker %d at %s answers\n", b.NodeID, addr)
+	}
+	return nil
+}
+
+// trace prints how dial sent each address, or why it failed, once per
+// distinct outcome (clients open several connections per broker).
+func trace(dial kafkanat.DialFunc) kafkanat.DialFunc {
+	var seen sync.Map
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		line := fmt.Sprintf("   dial %s failed: %v", address, err)
+		if info, ok := kafkanat.InfoOf(c); ok {
+			line = "   dial " + info.String()
+		}
+		if _, dup := seen.LoadOrStore(line, true); !dup {
+			fmt.Println(line)
+		}
+		return c, err
+	}
 }
