@@ -138,7 +138,7 @@ func roundTrip(seed, topic string, n int, dial kafkanat.DialFunc) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := range n {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "task %d", i)}).FirstErr(); err != nil {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "record %d", i)}).FirstErr(); err != nil {
 			return fmt.Errorf("produce: %w", err)
 		}
 	}

@@ -27,13 +27,12 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkanat/kafkanat"
 	"github.com/kafkanat/kafkanat/dialer"
-	"github.com/kafkanat/kafkanat/internal/exampleutil"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/rewrite"
 )
@@ -82,14 +81,11 @@ func run() error {
 
 	brokers, err := kafkanattest.NewCluster(
 		kafkanattest.Advertise("kafka.vpc-a.invalid:9092", "kafka.vpc-b.invalid:9092", "kafka.vpc-c.invalid:9092"),
-		kafkanattest.KfakeOptions(kfake.SeedTopics(3, topics...)))
+		kafkanattest.Topics(3, topics...))
 	if err != nil {
 		return err
 	}
 	defer brokers.Close()
-	if err := exampleutil.SpreadLeaders(brokers, 3, topics...); err != nil {
-		return err
-	}
 	a, b, c := brokers.Advertised()[0], brokers.Advertised()[1], brokers.Advertised()[2]
 
 	// Each agent keeps two reverse connections to the proxy fleet.
@@ -126,7 +122,6 @@ func run() error {
 		return err
 	}
 	defer d.Close()
-	seed := kgo.SeedBrokers(a)
 
 	fmt.Println("\n1. The agent for vpc-c has not registered yet:")
 	explain(ctx, d, a, b, c)
@@ -135,7 +130,7 @@ func run() error {
 	fmt.Println("\n2. It registers; a client produces and consumes through the registry:")
 	reg.set(c, reverse[c][0].Addr())
 	explain(ctx, d, c)
-	if err := exampleutil.RoundTrip(ctx, topics[0], 9, seed, kgo.Dialer(exampleutil.Trace(d.DialContext))); err != nil {
+	if err := roundTrip(a, topics[0], 9, d.DialContext); err != nil {
 		return err
 	}
 
@@ -143,7 +138,7 @@ func run() error {
 	reverse[a][0].Close()
 	reg.set(a, reverse[a][1].Addr())
 	explain(ctx, d, a)
-	if err := exampleutil.RoundTrip(ctx, topics[1], 9, seed, kgo.Dialer(exampleutil.Trace(d.DialContext))); err != nil {
+	if err := roundTrip(a, topics[1], 9, d.DialContext); err != nil {
 		return err
 	}
 
@@ -183,17 +178,58 @@ func explain(ctx context.Context, d *dialer.Dialer, addrs ...string) {
 	}
 }
 
-// tryDial dials address and prints how the connection was made or why it
-// was not.
+// tryDial dials address once, printing how the connection was made or why
+// it was not.
 func tryDial(ctx context.Context, d *dialer.Dialer, address string) {
-	conn, err := d.DialContext(ctx, "tcp", address)
-	if err != nil {
-		fmt.Printf("   dial %s failed: %v\n", address, err)
-		return
+	if c, err := trace(d.DialContext)(ctx, "tcp", address); err == nil {
+		c.Close()
 	}
-	defer conn.Close()
-	info, _ := kafkanat.InfoOf(conn)
-	fmt.Printf("   dial %s\n", exampleutil.Describe(info))
+}
+
+// roundTrip produces n records to topic through dial, one to each
+// partition in turn, and consumes them back: the client dials every broker
+// that leads a partition.
+func roundTrip(seed, topic string, n int, dial kafkanat.DialFunc) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.Dialer(trace(dial)),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "record %d", i)}).FirstErr(); err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+	}
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return fmt.Errorf("consume: got %d of %d records: %w", got, n, err)
+		}
+		got += fs.NumRecords()
+	}
+	fmt.Printf("   produced %d records to %s and consumed them back\n", n, topic)
+	return nil
+}
+
+// trace prints how dial sent each address, or why it failed, once per
+// distinct outcome (clients open several connections per broker).
+func trace(dial kafkanat.DialFunc) kafkanat.DialFunc {
+	var seen sync.Map
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		line := fmt.Sprintf("   dial %s failed: %v", address, err)
+		if info, ok := kafkanat.InfoOf(c); ok {
+			line = "   dial " + info.String()
+		}
+		if _, dup := seen.LoadOrStore(line, true); !dup {
+			fmt.Println(line)
+		}
+		return c, err
+	}
 }
 
 // reverseConn stands in for one reverse connection an agent keeps open to
