@@ -26,12 +26,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkanat/kafkanat"
-	"github.com/kafkanat/kafkanat/internal/exampleutil"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
@@ -69,17 +68,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	cluster, err := kafkanattest.NewCluster(kafkanattest.Advertise(advertised...), kafkanattest.KfakeOptions(
-		kfake.SeedTopics(3, topic),
-		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}),
-	))
+	cluster, err := kafkanattest.NewCluster(kafkanattest.Advertise(advertised...), kafkanattest.Topics(3, topic),
+		kafkanattest.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	if err != nil {
 		return err
 	}
 	defer cluster.Close()
-	if err := exampleutil.SpreadLeaders(cluster, 3, topic); err != nil {
-		return err
-	}
 	fmt.Printf("An embedded TLS cluster; its certificate names only %s.\n", strings.Join(hosts, ", "))
 	rules := cluster.Rules()
 	fmt.Printf("Rules:\n%s\n", rules)
@@ -89,8 +83,7 @@ func run() error {
 	// host of each connection.
 	dial := kafkanat.New(kafkanat.Rules(rules), kafkanat.Strict(),
 		kafkanat.TLS(&tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}))
-	if err := exampleutil.RoundTrip(context.Background(), topic, 9,
-		kgo.SeedBrokers(advertised[0]), kgo.Dialer(traceTLS(dial))); err != nil {
+	if err := roundTrip(advertised[0], 9, traceTLS(dial)); err != nil {
 		return err
 	}
 
@@ -106,6 +99,34 @@ func run() error {
 	return nil
 }
 
+// roundTrip produces n records to the topic through dial, one to each
+// partition in turn, and consumes them back: the client dials every broker.
+func roundTrip(seed string, n int, dial kafkanat.DialFunc) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.Dialer(dial),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "record %d", i)}).FirstErr(); err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+	}
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return fmt.Errorf("consume: got %d of %d records: %w", got, n, err)
+		}
+		got += fs.NumRecords()
+	}
+	fmt.Printf("   produced %d records to %s and consumed them back\n", n, topic)
+	return nil
+}
+
 // traceTLS wraps dial and prints, once per distinct line, how each
 // connection was made and which name its TLS handshake sent and verified.
 func traceTLS(dial kafkanat.DialFunc) kafkanat.DialFunc {
@@ -116,7 +137,7 @@ func traceTLS(dial kafkanat.DialFunc) kafkanat.DialFunc {
 		if err == nil {
 			info, _ := kafkanat.InfoOf(c)
 			state := c.(*tls.Conn).ConnectionState()
-			line = fmt.Sprintf("   dial %s: %s, SNI and verified name %s", exampleutil.Describe(info),
+			line = fmt.Sprintf("   dial %s: %s, SNI and verified name %s", info,
 				tls.VersionName(state.Version), state.ServerName)
 		}
 		if _, dup := seen.LoadOrStore(line, true); !dup {
