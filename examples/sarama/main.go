@@ -24,6 +24,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -31,13 +32,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/kafkanat/kafkanat"
-	"github.com/kafkanat/kafkanat/internal/exampleutil"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
@@ -80,11 +80,11 @@ func run(bootstrap, rules, topic string, useTLS bool) error {
 	}
 	fmt.Printf("Rules:\n%s\n", rules)
 
-	// The whole integration: kafkanat as sarama's proxy dialer. (Trace only
-	// prints each connection as it goes by; kafkanat.New's result plugs in
-	// as it is.)
+	// The whole integration: kafkanat as sarama's proxy dialer. (trace,
+	// below, only prints each connection as it goes by; kafkanat.New's
+	// result plugs in as it is.)
 	cfg.Net.Proxy.Enable = true
-	cfg.Net.Proxy.Dialer = exampleutil.Trace(kafkanat.New(kafkanat.Rules(rules)))
+	cfg.Net.Proxy.Dialer = trace(kafkanat.New(kafkanat.Rules(rules)))
 
 	producer, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
 	if err != nil {
@@ -133,16 +133,33 @@ func tlsCluster() (*kafkanattest.Cluster, *x509.CertPool, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := kafkanattest.NewCluster(kafkanattest.KfakeOptions(kfake.SeedTopics(1, "greetings"),
-		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	c, err := kafkanattest.NewCluster(kafkanattest.Topics(1, "greetings"),
+		kafkanattest.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	if err != nil {
 		return nil, nil, err
 	}
 	// Broker 2 leads the topic, so that the client, seeded with broker 0,
 	// dials an address it learned from metadata.
-	if err := c.Kfake().MoveTopicPartition("greetings", 0, 2); err != nil {
+	if err := c.MoveLeader("greetings", 0, 2); err != nil {
 		c.Close()
 		return nil, nil, err
 	}
 	return c, ca.Pool(), nil
+}
+
+// trace prints how dial sent each address, or why it failed, once per
+// distinct outcome (clients open several connections per broker).
+func trace(dial kafkanat.DialFunc) kafkanat.DialFunc {
+	var seen sync.Map
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		line := fmt.Sprintf("   dial %s failed: %v", address, err)
+		if info, ok := kafkanat.InfoOf(c); ok {
+			line = "   dial " + info.String()
+		}
+		if _, dup := seen.LoadOrStore(line, true); !dup {
+			fmt.Println(line)
+		}
+		return c, err
+	}
 }
