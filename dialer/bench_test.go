@@ -11,8 +11,8 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/kafkanat/kafkanat/dialer"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/rewrite"
 )
 
@@ -69,7 +69,7 @@ func routeCases(tb testing.TB, target string) []routeCase {
 	tb.Helper()
 	netDialer := &net.Dialer{Timeout: benchTimeout}
 
-	socksSrv, err := kafkanattest.NewSOCKS5Server()
+	socksSrv, err := testkit.NewSOCKS5Server()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func routeCases(tb testing.TB, target string) []routeCase {
 	}
 	xnetCtx := xnet.(proxy.ContextDialer)
 
-	httpSrv, err := kafkanattest.NewHTTPProxy()
+	httpSrv, err := testkit.NewHTTPProxy()
 	if err != nil {
 		tb.Fatal(err)
 	}

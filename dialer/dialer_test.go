@@ -9,27 +9,26 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 	"golang.org/x/net/proxy"
 
 	"github.com/kafkanat/kafkanat/dialer"
+	"github.com/kafkanat/kafkanat/internal/leakcheck"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/rewrite"
 )
 
 func TestMain(m *testing.M) {
 	// Hidden names must fail here, in-process, not at the machine's DNS server.
-	net.DefaultResolver = kafkanattest.OfflineResolver()
-	goleak.VerifyTestMain(m)
+	net.DefaultResolver = testkit.OfflineResolver()
+	leakcheck.VerifyTestMain(m)
 }
 
 // recorder is a named route that records every target it is asked for and
@@ -69,26 +68,47 @@ func (stalling) DialContext(ctx context.Context, _, _ string) (net.Conn, error) 
 func rules(t *testing.T, text string) []rewrite.Rule {
 	t.Helper()
 	rs, err := rewrite.Parse("rules", text)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("rewrite.Parse(%q) failed: %v", text, err)
+	}
 	return rs
 }
 
 func newDialer(t *testing.T, cfg dialer.Config) *dialer.Dialer {
 	t.Helper()
 	d, err := dialer.New(cfg)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("dialer.New failed: %v", err)
+	}
 	return d
 }
 
 func roundTrip(t *testing.T, c net.Conn) {
 	t.Helper()
 	msg := []byte("kafka")
-	_, err := c.Write(msg)
-	require.NoError(t, err)
+	if _, err := c.Write(msg); err != nil {
+		t.Fatalf("Write failed: %v", err)
+	}
 	got := make([]byte, len(msg))
-	_, err = io.ReadFull(c, got)
-	require.NoError(t, err)
-	require.Equal(t, msg, got)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading the echo failed: %v", err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("echo: got %q, want %q", got, msg)
+	}
+}
+
+// checkDialOpError checks that err is, or wraps, a *net.OpError whose Op
+// is "dial", as net.Dialer's errors are.
+func checkDialOpError(t *testing.T, err error) {
+	t.Helper()
+	var op *net.OpError
+	if !errors.As(err, &op) {
+		t.Fatalf("got error %v (%T), want one that wraps a *net.OpError", err, err)
+	}
+	if got, want := op.Op, "dial"; got != want {
+		t.Errorf("%v: OpError.Op: got %q, want %q", err, got, want)
+	}
 }
 
 func TestRewriteAndRoute(t *testing.T) {
@@ -100,30 +120,43 @@ func TestRewriteAndRoute(t *testing.T) {
 		Routes: map[string]proxy.ContextDialer{"rec": rec},
 	})
 	c, err := d.DialContext(context.Background(), "tcp", "b7.kafka.internal.invalid:9092")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("DialContext failed: %v", err)
+	}
 	defer c.Close()
 	roundTrip(t, c)
 	info, ok := dialer.InfoOf(c)
-	require.True(t, ok)
-	assert.Equal(t, dialer.Info{
+	if !ok {
+		t.Fatalf("InfoOf(%T) reports no Info, want one", c)
+	}
+	want := dialer.Info{
 		Address:  "b7.kafka.internal.invalid:9092",
 		Target:   echo,
 		Rule:     1,
 		RuleText: "b{n}.kafka.internal.invalid:9092 => 127.0.0.1:{port-9092+" + port + "} via rec",
 		Route:    "rec",
-	}, info)
-	assert.Equal(t, []string{echo}, rec.Targets())
+	}
+	if info != want {
+		t.Errorf("InfoOf: got %+v, want %+v", info, want)
+	}
+	if got, want := rec.Targets(), []string{echo}; !slices.Equal(got, want) {
+		t.Errorf("route targets: got %q, want %q", got, want)
+	}
 }
 
 func TestNoRuleDialsDirectly(t *testing.T) {
 	echo := testnet.Echo(t)
 	d := newDialer(t, dialer.Config{})
 	c, err := d.Dial("tcp", echo)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial failed: %v", err)
+	}
 	defer c.Close()
 	roundTrip(t, c)
 	info, _ := dialer.InfoOf(c)
-	assert.Equal(t, dialer.Info{Address: echo, Target: echo, RuleText: "no rule matched", Route: "direct"}, info)
+	if want := (dialer.Info{Address: echo, Target: echo, RuleText: "no rule matched", Route: "direct"}); info != want {
+		t.Errorf("InfoOf: got %+v, want %+v", info, want)
+	}
 }
 
 func TestLookupConsultedAtEveryDial(t *testing.T) {
@@ -152,28 +185,44 @@ func TestLookupConsultedAtEveryDial(t *testing.T) {
 		return info, nil
 	}
 	info, err := dial("agent.invalid:9092")
-	require.NoError(t, err)
-	assert.Equal(t, echo1, info.Target)
-	assert.Equal(t, "Lookup", info.RuleText)
+	if err != nil {
+		t.Fatalf("Dial failed: %v", err)
+	}
+	if got, want := info.Target, echo1; got != want {
+		t.Errorf("Target: got %q, want %q", got, want)
+	}
+	if got, want := info.RuleText, "Lookup"; got != want {
+		t.Errorf("RuleText: got %q, want %q", got, want)
+	}
 
 	mu.Lock()
 	registry["agent.invalid:9092"] = echo2
 	mu.Unlock()
 	info, err = dial("agent.invalid:9092")
-	require.NoError(t, err)
-	assert.Equal(t, echo2, info.Target, "a changed entry takes effect at the next dial")
+	if err != nil {
+		t.Fatalf("Dial after the entry changed failed: %v", err)
+	}
+	if got, want := info.Target, echo2; got != want {
+		t.Errorf("Target after the entry changed: got %q, want %q (a changed entry takes effect at the next dial)", got, want)
+	}
 
 	mu.Lock()
 	delete(registry, "agent.invalid:9092")
 	mu.Unlock()
 	_, err = dial("agent.invalid:9092")
-	assert.ErrorIs(t, err, dialer.ErrNoRoute, "a removed entry falls to Strict")
+	if !errors.Is(err, dialer.ErrNoRoute) {
+		t.Errorf("Dial after the entry was removed: got error %v, want %v (a removed entry falls to Strict)", err, dialer.ErrNoRoute)
+	}
 
 	// Static rules come first: Lookup is not consulted when a rule matches.
 	before := calls
 	_, err = dial("static.invalid:9092")
-	require.NoError(t, err)
-	assert.Equal(t, before, calls)
+	if err != nil {
+		t.Fatalf("Dial of a rule's address failed: %v", err)
+	}
+	if got, want := calls, before; got != want {
+		t.Errorf("Lookup calls after dialing a rule's address: got %d, want %d", got, want)
+	}
 }
 
 func TestLookupTargetKeepsPortAndErrors(t *testing.T) {
@@ -191,13 +240,19 @@ func TestLookupTargetKeepsPortAndErrors(t *testing.T) {
 		return "", false, nil
 	}})
 	c, err := d.Dial("tcp", "keep.invalid:"+port)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial failed: %v", err)
+	}
 	c.Close()
 
 	_, err = d.Dial("tcp", "broken.invalid:1")
-	require.EqualError(t, err, "kafkanat: dial broken.invalid:1 (Lookup): the Lookup function failed: registry unavailable")
+	if want := "kafkanat: dial broken.invalid:1 (Lookup): the Lookup function failed: registry unavailable"; err == nil || err.Error() != want {
+		t.Fatalf("Dial(broken.invalid:1): got error %v, want %q", err, want)
+	}
 	_, err = d.Dial("tcp", "bad.invalid:1")
-	require.ErrorContains(t, err, `the Lookup function returned target "[::1"`)
+	if want := `the Lookup function returned target "[::1"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Dial(bad.invalid:1): got error %v, want one containing %q", err, want)
+	}
 }
 
 func TestStrictAndDenyNeverDial(t *testing.T) {
@@ -213,15 +268,21 @@ func TestStrictAndDenyNeverDial(t *testing.T) {
 		{"other.invalid:9092", "kafkanat: dial other.invalid:9092 (no rule matched): no route: no rule matches and the dialer is strict; add a rule for other.invalid:9092"},
 	} {
 		_, err := d.Dial("tcp", tc.addr)
-		require.ErrorIs(t, err, dialer.ErrNoRoute)
-		require.EqualError(t, err, tc.msg)
+		if !errors.Is(err, dialer.ErrNoRoute) {
+			t.Fatalf("Dial(%q): got error %v, want %v", tc.addr, err, dialer.ErrNoRoute)
+		}
+		if got := err.Error(); got != tc.msg {
+			t.Fatalf("Dial(%q): got error %q, want %q", tc.addr, got, tc.msg)
+		}
 		var de *dialer.Error
-		require.ErrorAs(t, err, &de)
-		var op *net.OpError
-		require.ErrorAs(t, err, &op)
-		assert.Equal(t, "dial", op.Op)
+		if !errors.As(err, &de) {
+			t.Fatalf("Dial(%q): got error of type %T, want one that wraps a *dialer.Error", tc.addr, err)
+		}
+		checkDialOpError(t, err)
 	}
-	assert.Empty(t, rec.Targets(), "refused addresses must never reach a route")
+	if got := rec.Targets(); len(got) != 0 {
+		t.Errorf("route targets: got %q, want none (refused addresses must never reach a route)", got)
+	}
 }
 
 func TestFailoverTriesRoutesInOrder(t *testing.T) {
@@ -233,11 +294,15 @@ func TestFailoverTriesRoutesInOrder(t *testing.T) {
 		Routes: map[string]proxy.ContextDialer{"down": failing{boom}, "rec": rec},
 	})
 	c, err := d.Dial("tcp", "svc.invalid:9092")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial failed: %v", err)
+	}
 	defer c.Close()
 	roundTrip(t, c)
 	info, _ := dialer.InfoOf(c)
-	assert.Equal(t, "rec", info.Route)
+	if got, want := info.Route, "rec"; got != want {
+		t.Errorf("Route: got %q, want %q", got, want)
+	}
 
 	closed := testnet.ClosedPort(t)
 	d = newDialer(t, dialer.Config{
@@ -245,41 +310,59 @@ func TestFailoverTriesRoutesInOrder(t *testing.T) {
 		Routes: map[string]proxy.ContextDialer{"down": failing{boom}},
 	})
 	_, err = d.Dial("tcp", "svc.invalid:9092")
-	require.Error(t, err)
-	assert.Equal(t, "kafkanat: dial svc.invalid:9092 => "+closed+" via down, direct (rule 1): down: tunnel down; direct: connect: connection refused", err.Error())
-	assert.ErrorIs(t, err, boom)
-	var op *net.OpError
-	require.ErrorAs(t, err, &op)
-	assert.Equal(t, "dial", op.Op)
+	if err == nil {
+		t.Fatal("Dial over two failing routes succeeded, want an error")
+	}
+	if got, want := err.Error(), "kafkanat: dial svc.invalid:9092 => "+closed+" via down, direct (rule 1): down: tunnel down; direct: connect: connection refused"; got != want {
+		t.Errorf("Dial: got error %q, want %q", got, want)
+	}
+	if !errors.Is(err, boom) {
+		t.Errorf("Dial: got error %v, want one that wraps %v", err, boom)
+	}
+	checkDialOpError(t, err)
 }
 
 func TestErrorMessageAndOpError(t *testing.T) {
 	closed := testnet.ClosedPort(t)
 	d := newDialer(t, dialer.Config{Rules: rules(t, "# comment\nb2.abc.example.invalid:9094 => "+closed)})
 	_, err := d.Dial("tcp", "b2.abc.example.invalid:9094")
-	require.EqualError(t, err, "kafkanat: dial b2.abc.example.invalid:9094 => "+closed+" via direct (rule 1): connect: connection refused")
+	if want := "kafkanat: dial b2.abc.example.invalid:9094 => " + closed + " via direct (rule 1): connect: connection refused"; err == nil || err.Error() != want {
+		t.Fatalf("Dial: got error %v, want %q", err, want)
+	}
 	var de *dialer.Error
-	require.ErrorAs(t, err, &de)
-	assert.Equal(t, 1, de.Rule)
-	assert.Equal(t, closed, de.Target)
-	assert.Equal(t, "direct", de.Route)
-	var op *net.OpError
-	require.ErrorAs(t, err, &op)
-	assert.Equal(t, "dial", op.Op)
+	if !errors.As(err, &de) {
+		t.Fatalf("Dial: got error of type %T, want one that wraps a *dialer.Error", err)
+	}
+	if got, want := de.Rule, 1; got != want {
+		t.Errorf("Error.Rule: got %d, want %d", got, want)
+	}
+	if got, want := de.Target, closed; got != want {
+		t.Errorf("Error.Target: got %q, want %q", got, want)
+	}
+	if got, want := de.Route, "direct"; got != want {
+		t.Errorf("Error.Route: got %q, want %q", got, want)
+	}
+	checkDialOpError(t, err)
 }
 
 func TestUnresolvableNameSuggestsRule(t *testing.T) {
 	d := newDialer(t, dialer.Config{})
 	_, err := d.Dial("tcp", "b1.kafka.internal.invalid:9092")
-	require.Error(t, err)
+	if err == nil {
+		t.Fatal("Dial of an unresolvable name succeeded, want an error")
+	}
 	var dns *net.DNSError
-	require.ErrorAs(t, err, &dns)
+	if !errors.As(err, &dns) {
+		t.Fatalf("Dial: got error %v (%T), want one that wraps a *net.DNSError", err, err)
+	}
 	msg := err.Error()
-	assert.True(t, strings.HasPrefix(msg, "kafkanat: dial b1.kafka.internal.invalid:9092 via direct (no rule matched): "), msg)
-	assert.Contains(t, msg, `b1.kafka.internal.invalid does not resolve here and no rule matched it: add a rule such as "b1.kafka.internal.invalid:9092 => HOST:PORT" or "*.kafka.internal.invalid via socks5://GATEWAY:1080"`)
-	var op *net.OpError
-	require.ErrorAs(t, err, &op)
-	assert.Equal(t, "dial", op.Op)
+	if want := "kafkanat: dial b1.kafka.internal.invalid:9092 via direct (no rule matched): "; !strings.HasPrefix(msg, want) {
+		t.Errorf("Dial: got error %q, want one that starts with %q", msg, want)
+	}
+	if want := `b1.kafka.internal.invalid does not resolve here and no rule matched it: add a rule such as "b1.kafka.internal.invalid:9092 => HOST:PORT" or "*.kafka.internal.invalid via socks5://GATEWAY:1080"`; !strings.Contains(msg, want) {
+		t.Errorf("Dial: got error %q, want one containing %q", msg, want)
+	}
+	checkDialOpError(t, err)
 }
 
 func TestDialTimeoutBoundsDialWithoutContext(t *testing.T) {
@@ -295,10 +378,16 @@ func TestDialTimeoutBoundsDialWithoutContext(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		require.ErrorIs(t, err, context.DeadlineExceeded)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Dial: got error %v, want %v", err, context.DeadlineExceeded)
+		}
 		var op *net.OpError
-		require.ErrorAs(t, err, &op)
-		assert.True(t, op.Timeout(), "a timed-out dial reports Timeout()")
+		if !errors.As(err, &op) {
+			t.Fatalf("Dial: got error of type %T, want one that wraps a *net.OpError", err)
+		}
+		if !op.Timeout() {
+			t.Errorf("Dial: got error %v with Timeout() false, want true (a timed-out dial reports Timeout())", err)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Dial did not return although the dial timeout passed")
 	}
@@ -318,7 +407,9 @@ func TestDialContextCancel(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		require.ErrorIs(t, err, context.Canceled)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("DialContext: got error %v, want %v", err, context.Canceled)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("DialContext did not return after its context was cancelled")
 	}
@@ -327,12 +418,18 @@ func TestDialContextCancel(t *testing.T) {
 func TestUnsupportedNetworkAndBadAddress(t *testing.T) {
 	d := newDialer(t, dialer.Config{Rules: rules(t, "a.invalid:1 => 127.0.0.1:1")})
 	_, err := d.Dial("udp", "a.invalid:1")
-	require.EqualError(t, err, `kafkanat: dial a.invalid:1: network "udp" is not supported: kafkanat dials tcp, tcp4 or tcp6`)
+	if want := `kafkanat: dial a.invalid:1: network "udp" is not supported: kafkanat dials tcp, tcp4 or tcp6`; err == nil || err.Error() != want {
+		t.Fatalf(`Dial("udp", "a.invalid:1"): got error %v, want %q`, err, want)
+	}
 	for _, addr := range []string{"", "no-port.invalid", "::1:9092", strings.Repeat("a", 65536) + ":1"} {
 		_, err := d.Dial("tcp", addr)
-		require.Error(t, err, "address %.40q", addr)
+		if err == nil {
+			t.Fatalf("Dial(%.40q) succeeded, want an error", addr)
+		}
 		var de *dialer.Error
-		require.ErrorAs(t, err, &de)
+		if !errors.As(err, &de) {
+			t.Fatalf("Dial(%.40q): got error of type %T, want one that wraps a *dialer.Error", addr, err)
+		}
 	}
 }
 
@@ -357,9 +454,15 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := dialer.New(tc.cfg)
-			require.ErrorIs(t, err, dialer.ErrConfig)
-			require.EqualError(t, err, tc.msg)
-			assert.NotContains(t, err.Error(), "secret")
+			if !errors.Is(err, dialer.ErrConfig) {
+				t.Fatalf("New: got error %v, want %v", err, dialer.ErrConfig)
+			}
+			if got := err.Error(); got != tc.msg {
+				t.Fatalf("New: got error %q, want %q", got, tc.msg)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("New: got error %q, want no password in it", err)
+			}
 		})
 	}
 }
@@ -372,15 +475,27 @@ func TestCredentialsNeverPrinted(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	c, err := d.Dial("tcp", "a.invalid:9092")
-	require.Error(t, err)
-	require.Nil(t, c)
-	for _, s := range []string{err.Error(), logs.String(), fmt.Sprintf("%+v", err)} {
-		assert.NotContains(t, s, "s3cret")
-		assert.NotContains(t, s, "hunter2")
+	if err == nil {
+		t.Fatal("Dial over two closed proxies succeeded, want an error")
 	}
-	assert.Contains(t, err.Error(), "socks5://alice:xxxxx@"+closed)
-	assert.Contains(t, logs.String(), "level=DEBUG")
-	assert.Contains(t, logs.String(), "level=WARN")
+	if c != nil {
+		t.Fatalf("Dial: got connection %v alongside its error, want nil", c)
+	}
+	for _, s := range []string{err.Error(), logs.String(), fmt.Sprintf("%+v", err)} {
+		for _, password := range []string{"s3cret", "hunter2"} {
+			if strings.Contains(s, password) {
+				t.Errorf("got %q, want no password %q in it", s, password)
+			}
+		}
+	}
+	if want := "socks5://alice:xxxxx@" + closed; !strings.Contains(err.Error(), want) {
+		t.Errorf("Dial: got error %q, want one containing %q", err, want)
+	}
+	for _, want := range []string{"level=DEBUG", "level=WARN"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log: got %q, want it to contain %q", logs.String(), want)
+		}
+	}
 }
 
 func TestLoggerAttributes(t *testing.T) {
@@ -391,11 +506,15 @@ func TestLoggerAttributes(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	c, err := d.Dial("tcp", "a.invalid:9092")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial failed: %v", err)
+	}
 	c.Close()
 	line := logs.String()
 	for _, want := range []string{`msg="kafkanat: dial"`, "address=a.invalid:9092", "target=" + echo, "rule=1", "route=direct"} {
-		assert.Contains(t, line, want)
+		if !strings.Contains(line, want) {
+			t.Errorf("log: got %q, want it to contain %q", line, want)
+		}
 	}
 }
 
@@ -403,14 +522,23 @@ func TestConnCloseWrite(t *testing.T) {
 	echo := testnet.Echo(t)
 	d := newDialer(t, dialer.Config{Rules: rules(t, "a.invalid:1 => "+echo)})
 	c, err := d.Dial("tcp", "a.invalid:1")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial failed: %v", err)
+	}
 	defer c.Close()
-	_, err = c.Write([]byte("last words"))
-	require.NoError(t, err)
-	require.NoError(t, c.(interface{ CloseWrite() error }).CloseWrite())
+	if _, err := c.Write([]byte("last words")); err != nil {
+		t.Fatalf("Write failed: %v", err)
+	}
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatalf("CloseWrite failed: %v", err)
+	}
 	got, err := io.ReadAll(c)
-	require.NoError(t, err, "the echo server closes after it sees EOF")
-	assert.Equal(t, "last words", string(got))
+	if err != nil {
+		t.Fatalf("ReadAll failed: %v (the echo server closes after it sees EOF)", err)
+	}
+	if want := "last words"; string(got) != want {
+		t.Errorf("echo: got %q, want %q", got, want)
+	}
 }
 
 func TestConnConformance(t *testing.T) {
@@ -445,10 +573,14 @@ func TestConnConformance(t *testing.T) {
 }
 
 func TestTLSVerifiesAdvertisedName(t *testing.T) {
-	ca, err := kafkanattest.NewCA()
-	require.NoError(t, err)
+	ca, err := testkit.NewCA()
+	if err != nil {
+		t.Fatalf("NewCA failed: %v", err)
+	}
 	cert, err := ca.Issue("broker.kafka.internal.invalid")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Issue failed: %v", err)
+	}
 	sni := make(chan string, 4)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -457,7 +589,9 @@ func TestTLSVerifiesAdvertisedName(t *testing.T) {
 			return nil, nil
 		},
 	})
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("tls.Listen failed: %v", err)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -478,20 +612,36 @@ func TestTLSVerifiesAdvertisedName(t *testing.T) {
 		TLS:   &tls.Config{RootCAs: ca.Pool()},
 	})
 	c, err := d.Dial("tcp", "broker.kafka.internal.invalid:9093")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial failed: %v", err)
+	}
 	defer c.Close()
-	require.IsType(t, &tls.Conn{}, c)
-	assert.Equal(t, "broker.kafka.internal.invalid", <-sni, "SNI carries the advertised name")
+	if _, ok := c.(*tls.Conn); !ok {
+		t.Fatalf("Dial: got a %T, want a *tls.Conn", c)
+	}
+	if got, want := <-sni, "broker.kafka.internal.invalid"; got != want {
+		t.Errorf("SNI: got %q, want %q (SNI carries the advertised name)", got, want)
+	}
 	roundTrip(t, c)
 	info, ok := dialer.InfoOf(c)
-	require.True(t, ok, "InfoOf unwraps *tls.Conn")
-	assert.Equal(t, ln.Addr().String(), info.Target)
+	if !ok {
+		t.Fatal("InfoOf(*tls.Conn) reports no Info, want the wrapped connection's (InfoOf unwraps *tls.Conn)")
+	}
+	if got, want := info.Target, ln.Addr().String(); got != want {
+		t.Errorf("Target: got %q, want %q", got, want)
+	}
 
 	// A certificate that does not name the advertised host is refused.
 	_, err = d.Dial("tcp", "other.kafka.internal.invalid:9093")
-	require.Error(t, err)
+	if err == nil {
+		t.Fatal("Dial of a host the certificate does not name succeeded, want an error")
+	}
 	<-sni
-	assert.Contains(t, err.Error(), "TLS handshake with other.kafka.internal.invalid: tls: failed to verify certificate")
+	if want := "TLS handshake with other.kafka.internal.invalid: tls: failed to verify certificate"; !strings.Contains(err.Error(), want) {
+		t.Errorf("Dial: got error %q, want one containing %q", err, want)
+	}
 	var verr *tls.CertificateVerificationError
-	assert.ErrorAs(t, err, &verr)
+	if !errors.As(err, &verr) {
+		t.Errorf("Dial: got error of type %T, want one that wraps a *tls.CertificateVerificationError", err)
+	}
 }

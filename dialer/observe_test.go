@@ -3,21 +3,22 @@ package dialer_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"golang.org/x/net/proxy"
 
 	"github.com/kafkanat/kafkanat/dialer"
+	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
-	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
 func TestExplain(t *testing.T) {
@@ -37,23 +38,38 @@ func TestExplain(t *testing.T) {
 		{"other.invalid:9092", "other.invalid:9092: no rule: dialed directly"},
 	} {
 		dec, err := d.Explain(context.Background(), tc.addr)
-		require.NoError(t, err)
-		assert.Equal(t, tc.want, dec.String())
+		if err != nil {
+			t.Fatalf("Explain(%q) failed: %v", tc.addr, err)
+		}
+		if got := dec.String(); got != tc.want {
+			t.Errorf("Explain(%q): got %q, want %q", tc.addr, got, tc.want)
+		}
 	}
 
 	strict := newDialer(t, dialer.Config{Strict: true, Via: []string{"socks5://127.0.0.1:1080"}})
 	dec, err := strict.Explain(context.Background(), "other.invalid:9092")
-	require.NoError(t, err)
-	assert.True(t, dec.Refused)
-	assert.Equal(t, "other.invalid:9092: no rule: refused (strict)", dec.String())
+	if err != nil {
+		t.Fatalf("strict Explain failed: %v", err)
+	}
+	if !dec.Refused {
+		t.Error("strict Explain: got Refused false, want true")
+	}
+	if got, want := dec.String(), "other.invalid:9092: no rule: refused (strict)"; got != want {
+		t.Errorf("strict Explain: got %q, want %q", got, want)
+	}
 
 	viaDefault := newDialer(t, dialer.Config{Via: []string{"socks5://127.0.0.1:1080"}})
 	dec, err = viaDefault.Explain(context.Background(), "other.invalid:9092")
-	require.NoError(t, err)
-	assert.Equal(t, "other.invalid:9092: no rule: dialed via socks5://127.0.0.1:1080", dec.String())
+	if err != nil {
+		t.Fatalf("Explain with a default route failed: %v", err)
+	}
+	if got, want := dec.String(), "other.invalid:9092: no rule: dialed via socks5://127.0.0.1:1080"; got != want {
+		t.Errorf("Explain with a default route: got %q, want %q", got, want)
+	}
 
-	_, err = d.Explain(context.Background(), "no-port.invalid")
-	require.Error(t, err)
+	if _, err := d.Explain(context.Background(), "no-port.invalid"); err == nil {
+		t.Fatal(`Explain("no-port.invalid") succeeded, want an error`)
+	}
 }
 
 type events struct {
@@ -87,12 +103,17 @@ func TestStatsAndHook(t *testing.T) {
 		Hook: ev,
 	})
 	c1, err := d.Dial("tcp", "ok.invalid:1")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial(ok.invalid:1) failed: %v", err)
+	}
 	roundTrip(t, c1)
 	c2, err := d.Dial("tcp", "fail.invalid:1")
-	require.NoError(t, err)
-	_, err = d.Dial("tcp", "bad.invalid:1")
-	require.Error(t, err)
+	if err != nil {
+		t.Fatalf("Dial(fail.invalid:1) failed: %v", err)
+	}
+	if _, err := d.Dial("tcp", "bad.invalid:1"); err == nil {
+		t.Fatal("Dial(bad.invalid:1) to a closed port succeeded, want an error")
+	}
 
 	byRoute := func() map[string]dialer.RouteStats {
 		m := map[string]dialer.RouteStats{}
@@ -102,60 +123,121 @@ func TestStatsAndHook(t *testing.T) {
 		return m
 	}
 	s := byRoute()
-	assert.Equal(t, uint64(2), s["direct"].Dials)
-	assert.Equal(t, uint64(1), s["direct"].Failures)
-	assert.Equal(t, int64(1), s["direct"].Open)
-	assert.Equal(t, uint64(5), s["direct"].BytesWritten)
-	assert.Equal(t, uint64(5), s["direct"].BytesRead)
-	assert.Equal(t, uint64(2), s["direct"].DialLatency.Count)
-	assert.LessOrEqual(t, s["direct"].DialLatency.Min, s["direct"].DialLatency.Max)
-	assert.LessOrEqual(t, s["direct"].DialLatency.P50, s["direct"].DialLatency.P99)
-	assert.Equal(t, uint64(1), s["down"].Failures)
-	assert.Equal(t, int64(1), s["rec"].Open)
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"direct Dials", s["direct"].Dials, uint64(2)},
+		{"direct Failures", s["direct"].Failures, uint64(1)},
+		{"direct Open", s["direct"].Open, int64(1)},
+		{"direct BytesWritten", s["direct"].BytesWritten, uint64(5)},
+		{"direct BytesRead", s["direct"].BytesRead, uint64(5)},
+		{"direct DialLatency.Count", s["direct"].DialLatency.Count, uint64(2)},
+		{"down Failures", s["down"].Failures, uint64(1)},
+		{"rec Open", s["rec"].Open, int64(1)},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	if l := s["direct"].DialLatency; l.Min > l.Max {
+		t.Errorf("direct DialLatency: got Min %v > Max %v, want Min <= Max", l.Min, l.Max)
+	}
+	if l := s["direct"].DialLatency; l.P50 > l.P99 {
+		t.Errorf("direct DialLatency: got P50 %v > P99 %v, want P50 <= P99", l.P50, l.P99)
+	}
 
-	require.NoError(t, c1.Close())
-	require.Error(t, c1.Close(), "a second Close fails but is not counted twice")
-	require.NoError(t, c2.Close())
+	if err := c1.Close(); err != nil {
+		t.Fatalf("Close failed: %v", err)
+	}
+	if err := c1.Close(); err == nil {
+		t.Fatal("a second Close succeeded, want an error (a second Close fails but is not counted twice)")
+	}
+	if err := c2.Close(); err != nil {
+		t.Fatalf("Close failed: %v", err)
+	}
 	s = byRoute()
-	assert.Equal(t, int64(0), s["direct"].Open)
-	assert.Equal(t, int64(0), s["rec"].Open)
+	if got := s["direct"].Open; got != 0 {
+		t.Errorf("direct Open after Close: got %d, want 0", got)
+	}
+	if got := s["rec"].Open; got != 0 {
+		t.Errorf("rec Open after Close: got %d, want 0", got)
+	}
 
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
-	require.Len(t, ev.dials, 4, "one event per route attempt")
-	assert.NoError(t, ev.dials[0].Err)
-	assert.Equal(t, "down", ev.dials[1].Info.Route)
-	assert.ErrorIs(t, ev.dials[1].Err, io.ErrUnexpectedEOF)
-	assert.Equal(t, "rec", ev.dials[2].Info.Route)
-	assert.Error(t, ev.dials[3].Err)
-	require.Len(t, ev.closes, 2)
-	assert.Equal(t, "ok.invalid:1", ev.closes[0].Info.Address)
-	assert.Equal(t, uint64(5), ev.closes[0].BytesRead)
-	assert.Equal(t, uint64(5), ev.closes[0].BytesWritten)
+	if got, want := len(ev.dials), 4; got != want {
+		t.Fatalf("dial events: got %d, want %d (one event per route attempt): %+v", got, want, ev.dials)
+	}
+	if err := ev.dials[0].Err; err != nil {
+		t.Errorf("dial event 0: got error %v, want nil", err)
+	}
+	if got, want := ev.dials[1].Info.Route, "down"; got != want {
+		t.Errorf("dial event 1: got route %q, want %q", got, want)
+	}
+	if err := ev.dials[1].Err; !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("dial event 1: got error %v, want %v", err, io.ErrUnexpectedEOF)
+	}
+	if got, want := ev.dials[2].Info.Route, "rec"; got != want {
+		t.Errorf("dial event 2: got route %q, want %q", got, want)
+	}
+	if ev.dials[3].Err == nil {
+		t.Error("dial event 3: got no error, want the closed port's")
+	}
+	if got, want := len(ev.closes), 2; got != want {
+		t.Fatalf("close events: got %d, want %d: %+v", got, want, ev.closes)
+	}
+	if got, want := ev.closes[0].Info.Address, "ok.invalid:1"; got != want {
+		t.Errorf("close event 0: got address %q, want %q", got, want)
+	}
+	if got, want := ev.closes[0].BytesRead, uint64(5); got != want {
+		t.Errorf("close event 0: got BytesRead %d, want %d", got, want)
+	}
+	if got, want := ev.closes[0].BytesWritten, uint64(5); got != want {
+		t.Errorf("close event 0: got BytesWritten %d, want %d", got, want)
+	}
 }
 
 func TestSetRulesTakesEffectAtNextDial(t *testing.T) {
 	echo1, echo2 := testnet.Echo(t), testnet.Echo(t)
 	d := newDialer(t, dialer.Config{Rules: rules(t, "broker.invalid:9092 => "+echo1), Strict: true})
 	c1, err := d.Dial("tcp", "broker.invalid:9092")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial failed: %v", err)
+	}
 	defer c1.Close()
 
-	require.NoError(t, d.SetRules(rules(t, "broker.invalid:9092 => "+echo2)))
+	if err := d.SetRules(rules(t, "broker.invalid:9092 => "+echo2)); err != nil {
+		t.Fatalf("SetRules failed: %v", err)
+	}
 	c2, err := d.Dial("tcp", "broker.invalid:9092")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial after SetRules failed: %v", err)
+	}
 	defer c2.Close()
 	i2, _ := dialer.InfoOf(c2)
-	assert.Equal(t, echo2, i2.Target)
+	if got, want := i2.Target, echo2; got != want {
+		t.Errorf("Target after SetRules: got %q, want %q", got, want)
+	}
 	roundTrip(t, c1) // the open connection is untouched
 
 	err = d.SetRules(rules(t, "broker.invalid:9092 => 127.0.0.1:1 via nowhere"))
-	require.ErrorIs(t, err, dialer.ErrConfig)
-	assert.Equal(t, `kafkanat: rules line 1, column 40: unknown route "nowhere": not "direct", a route URL, or a name given with Route`, err.Error())
+	if !errors.Is(err, dialer.ErrConfig) {
+		t.Fatalf("SetRules with an unknown route: got error %v, want %v", err, dialer.ErrConfig)
+	}
+	if got, want := err.Error(), `kafkanat: rules line 1, column 40: unknown route "nowhere": not "direct", a route URL, or a name given with Route`; got != want {
+		t.Errorf("SetRules with an unknown route: got error %q, want %q", got, want)
+	}
 	dec, err := d.Explain(context.Background(), "broker.invalid:9092")
-	require.NoError(t, err)
-	assert.Equal(t, echo2, dec.Target, "a failed SetRules keeps the table in use")
-	assert.Len(t, d.Rules(), 1)
+	if err != nil {
+		t.Fatalf("Explain failed: %v", err)
+	}
+	if got, want := dec.Target, echo2; got != want {
+		t.Errorf("Target after a failed SetRules: got %q, want %q (a failed SetRules keeps the table in use)", got, want)
+	}
+	if got, want := len(d.Rules()), 1; got != want {
+		t.Errorf("Rules: got %d rules, want %d: %v", got, want, d.Rules())
+	}
 }
 
 func TestConcurrentSetRulesAndDials(t *testing.T) {
@@ -176,9 +258,13 @@ func TestConcurrentSetRulesAndDials(t *testing.T) {
 	})
 	for range 200 {
 		c, err := d.Dial("tcp", "b.invalid:1")
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatalf("Dial failed: %v", err)
+		}
 		i, _ := dialer.InfoOf(c)
-		assert.Contains(t, []string{echo1, echo2}, i.Target)
+		if i.Target != echo1 && i.Target != echo2 {
+			t.Errorf("Target: got %q, want %q or %q", i.Target, echo1, echo2)
+		}
 		c.Close()
 	}
 	close(stop)
@@ -188,26 +274,47 @@ func TestConcurrentSetRulesAndDials(t *testing.T) {
 func TestRulesFile(t *testing.T) {
 	echo1, echo2 := testnet.Echo(t), testnet.Echo(t)
 	path := filepath.Join(t.TempDir(), "rules")
-	require.NoError(t, os.WriteFile(path, []byte("# brokers\nbroker.invalid:9092 => "+echo1+"\n"), 0o600))
+	if err := os.WriteFile(path, []byte("# brokers\nbroker.invalid:9092 => "+echo1+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d := newDialer(t, dialer.Config{Strict: true})
 	target := func() string {
+		t.Helper()
 		dec, err := d.Explain(context.Background(), "broker.invalid:9092")
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatalf("Explain failed: %v", err)
+		}
 		return dec.Target
 	}
 
-	require.NoError(t, d.LoadRulesFile(path))
-	assert.Equal(t, echo1, target())
+	if err := d.LoadRulesFile(path); err != nil {
+		t.Fatalf("LoadRulesFile failed: %v", err)
+	}
+	if got, want := target(), echo1; got != want {
+		t.Errorf("Target after LoadRulesFile: got %q, want %q", got, want)
+	}
 
-	require.NoError(t, os.WriteFile(path, []byte("broker.invalid:9092 => \n"), 0o600))
+	if err := os.WriteFile(path, []byte("broker.invalid:9092 => \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	err := d.LoadRulesFile(path)
-	require.ErrorIs(t, err, dialer.ErrConfig)
-	assert.Contains(t, err.Error(), path+" line 1")
-	assert.Equal(t, echo1, target())
+	if !errors.Is(err, dialer.ErrConfig) {
+		t.Fatalf("LoadRulesFile of a broken file: got error %v, want %v", err, dialer.ErrConfig)
+	}
+	if want := path + " line 1"; !strings.Contains(err.Error(), want) {
+		t.Errorf("LoadRulesFile of a broken file: got error %q, want one containing %q", err, want)
+	}
+	if got, want := target(), echo1; got != want {
+		t.Errorf("Target after a failed LoadRulesFile: got %q, want %q", got, want)
+	}
 
 	err = d.LoadRulesFile(filepath.Join(t.TempDir(), "missing"))
-	require.ErrorIs(t, err, dialer.ErrConfig)
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	if !errors.Is(err, dialer.ErrConfig) {
+		t.Fatalf("LoadRulesFile of a missing file: got error %v, want %v", err, dialer.ErrConfig)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("LoadRulesFile of a missing file: got error %v, want one that wraps %v", err, os.ErrNotExist)
+	}
 
 	// Watching: a change is picked up, a broken change is reported and
 	// leaves the table alone, the next good change is picked up.
@@ -218,7 +325,17 @@ func TestRulesFile(t *testing.T) {
 	go func() { done <- d.WatchRulesFile(ctx, path, 5*time.Millisecond, func(err error) { errs <- err }) }()
 	waitFor := func(want string) {
 		t.Helper()
-		require.Eventually(t, func() bool { return target() == want }, 10*time.Second, 5*time.Millisecond)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := target()
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("watched rules file: Target still %q after 10s, want %q", got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	waitFor(echo1)
 	replaceFile(t, path, "broker.invalid:9092 => "+echo2)
@@ -226,26 +343,38 @@ func TestRulesFile(t *testing.T) {
 	replaceFile(t, path, "broker.invalid:9092 => ~oops")
 	select {
 	case err := <-errs:
-		assert.ErrorIs(t, err, dialer.ErrConfig)
+		if !errors.Is(err, dialer.ErrConfig) {
+			t.Errorf("reported error: got %v, want %v", err, dialer.ErrConfig)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a broken rules file was not reported")
 	}
-	assert.Equal(t, echo2, target())
+	if got, want := target(), echo2; got != want {
+		t.Errorf("Target after a broken change: got %q, want %q", got, want)
+	}
 	replaceFile(t, path, "broker.invalid:9092 => "+echo1)
 	waitFor(echo1)
 	cancel()
-	assert.ErrorIs(t, <-done, context.Canceled)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("WatchRulesFile: got error %v, want %v", err, context.Canceled)
+	}
 
 	err = d.WatchRulesFile(context.Background(), filepath.Join(t.TempDir(), "missing"), 0, nil)
-	assert.ErrorIs(t, err, os.ErrNotExist, "a first load that fails returns at once")
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("WatchRulesFile of a missing file: got error %v, want %v (a first load that fails returns at once)", err, os.ErrNotExist)
+	}
 }
 
 // replaceFile replaces path atomically, as WatchRulesFile asks writers to.
 func replaceFile(t *testing.T, path, text string) {
 	t.Helper()
 	tmp := path + ".tmp"
-	require.NoError(t, os.WriteFile(tmp, []byte(text), 0o600))
-	require.NoError(t, os.Rename(tmp, path))
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestNoProxy(t *testing.T) {
@@ -268,18 +397,30 @@ func TestNoProxy(t *testing.T) {
 		{"[::1]:9092", "rec"},               // not in the list
 	} {
 		dec, err := d.Explain(context.Background(), tc.addr)
-		require.NoError(t, err)
-		assert.Equal(t, []string{tc.route}, dec.Routes, tc.addr)
+		if err != nil {
+			t.Fatalf("Explain(%q) failed: %v", tc.addr, err)
+		}
+		if want := []string{tc.route}; !slices.Equal(dec.Routes, want) {
+			t.Errorf("Explain(%q): got routes %q, want %q", tc.addr, dec.Routes, want)
+		}
 	}
 	for _, bad := range []string{"10.0.0.0/33", "*.*", "a b"} {
 		_, err := dialer.New(dialer.Config{NoProxy: bad})
-		require.ErrorIs(t, err, dialer.ErrConfig, bad)
-		assert.Contains(t, err.Error(), "NO_PROXY entry 1")
+		if !errors.Is(err, dialer.ErrConfig) {
+			t.Fatalf("New with NoProxy %q: got error %v, want %v", bad, err, dialer.ErrConfig)
+		}
+		if want := "NO_PROXY entry 1"; !strings.Contains(err.Error(), want) {
+			t.Errorf("New with NoProxy %q: got error %q, want one containing %q", bad, err, want)
+		}
 	}
 	all := newDialer(t, dialer.Config{Via: []string{"rec"}, Routes: map[string]proxy.ContextDialer{"rec": rec}, NoProxy: "*"})
 	dec, err := all.Explain(context.Background(), "x.invalid:1")
-	require.NoError(t, err)
-	assert.Equal(t, []string{"direct"}, dec.Routes)
+	if err != nil {
+		t.Fatalf("Explain with NoProxy \"*\" failed: %v", err)
+	}
+	if want := []string{"direct"}; !slices.Equal(dec.Routes, want) {
+		t.Errorf("Explain with NoProxy \"*\": got routes %q, want %q", dec.Routes, want)
+	}
 }
 
 // closer is a route URL-less stand-in: a named route is the application's
@@ -294,17 +435,25 @@ func (c *closer) Close() error { c.closed = true; return nil }
 func TestCloseLeavesNamedRoutesAlone(t *testing.T) {
 	c := &closer{}
 	d := newDialer(t, dialer.Config{Via: []string{"app"}, Routes: map[string]proxy.ContextDialer{"app": c}})
-	require.NoError(t, d.Close())
-	assert.False(t, c.closed)
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close failed: %v", err)
+	}
+	if c.closed {
+		t.Error("Dialer.Close closed a named route, want it left alone")
+	}
 }
 
 // A dial whose TLS handshake fails makes no connection: the hook sees the
 // failed attempt and no close, and the route has nothing open.
 func TestFailedTLSIsNoConnection(t *testing.T) {
-	ca, err := kafkanattest.NewCA()
-	require.NoError(t, err)
+	ca, err := testkit.NewCA()
+	if err != nil {
+		t.Fatalf("NewCA failed: %v", err)
+	}
 	cert, err := ca.Issue("other.invalid")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Issue failed: %v", err)
+	}
 	addr := testnet.Serve(t, func(c net.Conn) {
 		_ = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}}).Handshake()
 	}).Addr()
@@ -315,13 +464,23 @@ func TestFailedTLSIsNoConnection(t *testing.T) {
 		Hook:  ev,
 	})
 	_, err = d.Dial("tcp", "broker.invalid:9093")
-	require.ErrorContains(t, err, "TLS handshake with broker.invalid")
+	if want := "TLS handshake with broker.invalid"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Dial: got error %v, want one containing %q", err, want)
+	}
 	ev.mu.Lock()
-	require.Len(t, ev.dials, 1)
-	assert.Error(t, ev.dials[0].Err)
-	assert.Empty(t, ev.closes)
+	if got, want := len(ev.dials), 1; got != want {
+		t.Fatalf("dial events: got %d, want %d: %+v", got, want, ev.dials)
+	}
+	if ev.dials[0].Err == nil {
+		t.Error("dial event: got no error, want the TLS handshake's")
+	}
+	if len(ev.closes) != 0 {
+		t.Errorf("close events: got %+v, want none", ev.closes)
+	}
 	ev.mu.Unlock()
 	for _, rs := range d.Stats().Routes {
-		assert.Zero(t, rs.Open, rs.Route)
+		if rs.Open != 0 {
+			t.Errorf("route %s: got Open %d, want 0", rs.Route, rs.Open)
+		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/kafkanat/kafkanat/internal/leakcheck"
 )
 
 // scaleDials is how many dials TestScaleConcurrentDials runs at once.
@@ -33,7 +33,7 @@ const scaleListeners = 16
 // hard limit.
 func TestScaleConcurrentDials(t *testing.T) {
 	raiseFileLimit(t, scaleDials+1024)
-	ignore := goleak.IgnoreCurrent()
+	ignore := leakcheck.IgnoreCurrent()
 	// A listener first, so that the runtime's own descriptors (the
 	// netpoller's) exist before the baseline is counted.
 	warm, err := net.Listen("tcp", "127.0.0.1:0")
@@ -138,7 +138,7 @@ func TestScaleConcurrentDials(t *testing.T) {
 		float64(after.TotalAlloc-before.TotalAlloc)/scaleDials/1024, mib(peakHeap), mib(before.HeapInuse),
 		(float64(live.HeapAlloc)-float64(before.HeapAlloc))/scaleDials/1024, mib(live.Sys))
 
-	goleak.VerifyNone(t, ignore)
+	leakcheck.VerifyNone(t, ignore)
 	if fds := settledOpenFiles(t); fds > fdsBefore {
 		t.Errorf("%d file descriptors open after every conn and listener closed, %d before the listeners opened", fds, fdsBefore)
 	}
