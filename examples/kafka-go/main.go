@@ -23,13 +23,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/kafkanat/kafkanat"
-	"github.com/kafkanat/kafkanat/internal/exampleutil"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
@@ -50,27 +49,24 @@ func run() error {
 	// in-process instead of at a DNS server.
 	net.DefaultResolver = kafkanattest.OfflineResolver()
 
-	cluster, err := kafkanattest.NewCluster(kafkanattest.KfakeOptions(kfake.SeedTopics(3, topic)))
+	cluster, err := kafkanattest.NewCluster(kafkanattest.Topics(3, topic))
 	if err != nil {
 		return err
 	}
 	defer cluster.Close()
-	if err := exampleutil.SpreadLeaders(cluster, 3, topic); err != nil {
-		return err
-	}
 	rules := cluster.Rules()
 	fmt.Printf("An embedded cluster whose brokers advertise hidden names. Rules:\n%s\n", rules)
 
 	// The whole integration: one DialFunc for the Writer and the Reader.
-	// (Trace only prints each connection as it goes by; dial plugs in as
-	// it is.)
+	// (trace, below, only prints each connection as it goes by; dial plugs
+	// in as it is.)
 	dial := kafkanat.New(kafkanat.Rules(rules), kafkanat.Strict())
 	seed := cluster.Advertised()[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	fmt.Println("1. A kafka.Writer with Transport{Dial: dial}:")
-	transport := &kafka.Transport{Dial: exampleutil.Trace(dial)}
+	transport := &kafka.Transport{Dial: trace(dial)}
 	defer transport.CloseIdleConnections()
 	w := &kafka.Writer{Addr: kafka.TCP(seed), Topic: topic, Balancer: &kafka.RoundRobin{}, Transport: transport}
 	msgs := make([]kafka.Message, n)
@@ -90,7 +86,7 @@ func run() error {
 		Brokers:     []string{seed},
 		GroupID:     "kafka-go-demo",
 		Topic:       topic,
-		Dialer:      &kafka.Dialer{DialFunc: exampleutil.Trace(dial), Timeout: 10 * time.Second},
+		Dialer:      &kafka.Dialer{DialFunc: trace(dial), Timeout: 10 * time.Second},
 		StartOffset: kafka.FirstOffset,
 		MaxWait:     100 * time.Millisecond,
 	})
@@ -101,4 +97,21 @@ func run() error {
 	}
 	fmt.Printf("   read %d messages back\n", n)
 	return r.Close()
+}
+
+// trace prints how dial sent each address, or why it failed, once per
+// distinct outcome (clients open several connections per broker).
+func trace(dial kafkanat.DialFunc) kafkanat.DialFunc {
+	var seen sync.Map
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		line := fmt.Sprintf("   dial %s failed: %v", address, err)
+		if info, ok := kafkanat.InfoOf(c); ok {
+			line = "   dial " + info.String()
+		}
+		if _, dup := seen.LoadOrStore(line, true); !dup {
+			fmt.Println(line)
+		}
+		return c, err
+	}
 }
