@@ -7,15 +7,18 @@ import (
 	"net"
 	"net/url"
 	"strconv"
-	"strings"
-	"time"
 
 	"golang.org/x/net/proxy"
+
+	"github.com/kafkanat/kafkanat/internal/route"
 )
 
-// defaultPort is the proxy port when a route URL names none (as in
-// golang.org/x/net/proxy.FromURL).
-const defaultPort = "1080"
+// spec is the URL form New accepts.
+var spec = route.Spec{Kind: "SOCKS5 route", Schemes: []string{"socks5", "socks5h"}}
+
+// targets is what a SOCKS5 CONNECT request can carry: a host name of at
+// most 255 bytes (RFC 1928, section 5).
+var targets = route.Targets{Protocol: "SOCKS5", MaxHost: 255}
 
 // Dialer is a SOCKS5 route: it connects to addresses through one SOCKS5
 // proxy. It is safe for concurrent use.
@@ -43,58 +46,21 @@ var (
 //
 // forward dials the proxy itself; nil means a net.Dialer.
 func New(proxyURL *url.URL, forward proxy.ContextDialer) (*Dialer, error) {
-	if proxyURL == nil {
-		return nil, errors.New("socks: nil route URL")
+	canonical, err := spec.Parse(proxyURL)
+	if err != nil {
+		return nil, err
 	}
-	u := proxyURL
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("invalid SOCKS5 route %s: %s", u.Redacted(), fmt.Sprintf(format, args...))
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "socks5" && scheme != "socks5h" {
-		return nil, bad("scheme %q is not socks5 or socks5h", u.Scheme)
-	}
-	if u.Opaque != "" {
-		return nil, bad("no host (write %s://host:port)", scheme)
-	}
-	host := u.Hostname()
-	if host == "" {
-		return nil, bad("no proxy host")
-	}
-	port := u.Port()
-	if port == "" {
-		if strings.HasSuffix(u.Host, ":") {
-			return nil, bad("empty port")
-		}
-		port = defaultPort
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return nil, bad("port %q is not a number in 1..65535", port)
-	}
-	if u.Path != "" && u.Path != "/" {
-		return nil, bad("unexpected path %q", u.Path)
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		return nil, bad("unexpected query %q", u.RawQuery)
-	}
-	if u.Fragment != "" {
-		return nil, bad("unexpected fragment %q", u.Fragment)
-	}
-	d := &Dialer{proxyAddr: net.JoinHostPort(host, port), forward: forward}
-	canonical := &url.URL{Scheme: scheme, Host: d.proxyAddr}
-	if u.User != nil {
-		user := u.User.Username()
-		password, _ := u.User.Password()
+	d := &Dialer{proxyAddr: canonical.Host, forward: forward}
+	if u := canonical.User; u != nil {
+		user := u.Username()
+		password, _ := u.Password()
 		switch {
-		case user == "":
-			return nil, bad("empty user name")
 		case len(user) > 255:
-			return nil, bad("user name longer than 255 bytes")
+			return nil, spec.Errorf(proxyURL, "user name longer than 255 bytes")
 		case len(password) > 255:
-			return nil, bad("password longer than 255 bytes")
+			return nil, spec.Errorf(proxyURL, "password longer than 255 bytes")
 		}
 		d.auth = &proxy.Auth{User: user, Password: password}
-		canonical.User = u.User
 	}
 	if d.forward == nil {
 		d.forward = &net.Dialer{}
@@ -130,29 +96,18 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 // the *net.OpError of golang.org/x/net/proxy (Op "socks connect"), and,
 // when the context ended the dial, also to the context's error.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	// Quoted: a bad address may hold anything.
-	what := "dial " + strconv.Quote(address)
-	if ctx == nil {
-		return nil, &dialError{route: d.name, what: what, err: errors.New("nil context")}
-	}
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil, &dialError{route: d.name, what: what,
-			err: fmt.Errorf("network %q not supported (SOCKS5 routes carry tcp, tcp4 or tcp6)", network)}
-	}
-	if err := checkAddress(address); err != nil {
-		return nil, &dialError{route: d.name, what: what, err: err}
+	if _, err := targets.CheckDial(ctx, d.name, network, address); err != nil {
+		return nil, err
 	}
 	capt := &capture{forward: d.forward, authOffered: d.auth != nil}
 	xd, err := proxy.SOCKS5("tcp", d.proxyAddr, d.auth, capt)
 	if err != nil {
-		return nil, &dialError{route: d.name, what: what, err: err}
+		return nil, route.NewError(ctx, d.name, "dial "+strconv.Quote(address), err)
 	}
 	cd, ok := xd.(proxy.ContextDialer)
 	if !ok {
-		return nil, &dialError{route: d.name, what: what,
-			err: fmt.Errorf("golang.org/x/net/proxy.SOCKS5 returned %T, which has no DialContext", xd)}
+		return nil, route.NewError(ctx, d.name, "dial "+strconv.Quote(address),
+			fmt.Errorf("golang.org/x/net/proxy.SOCKS5 returned %T, which has no DialContext", xd))
 	}
 	c, err := cd.DialContext(ctx, network, address)
 	if err != nil {
@@ -170,69 +125,75 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 // handshakeError says which step of the SOCKS5 exchange failed, using
 // what h observed on the wire rather than x/net's message texts.
 func (d *Dialer) handshakeError(ctx context.Context, h *handshakeConn, address string, err error) error {
-	e := &dialError{route: d.name, err: err, ctxErr: contextError(ctx)}
+	cause := &proxyError{err: err, reply: -1}
+	e := route.NewError(ctx, d.name, "", cause)
 	switch {
 	case h == nil:
-		e.what = "cannot reach the proxy"
+		e.Step = "cannot reach the proxy"
+	case h.refused() && e.Context == nil:
+		e.Step = "the proxy could not connect to " + address
+		cause.reply = h.reply
 	case h.requestSent:
-		e.what = "CONNECT " + address
-		if e.ctxErr == nil && strings.HasPrefix(innerText(err), replyPrefix) {
-			e.what = "the proxy could not connect to " + address
-			e.reply = true
-		}
+		e.Step = "CONNECT " + address
 	case h.version >= 0 && h.version != socksVersion:
-		e.what = fmt.Sprintf("the proxy does not speak SOCKS5 (its reply starts with byte 0x%02x)", h.version)
+		e.Step = fmt.Sprintf("the proxy does not speak SOCKS5 (its reply starts with byte 0x%02x)", h.version)
 	case h.unoffered:
-		e.what = fmt.Sprintf("the proxy chose authentication method 0x%02x, which was not offered", h.method)
+		e.Step = fmt.Sprintf("the proxy chose authentication method 0x%02x, which was not offered", h.method)
 	case h.authSent:
-		e.what = fmt.Sprintf("authentication as user %q failed", d.auth.User)
+		e.Step = fmt.Sprintf("authentication as user %q failed", d.auth.User)
 	case h.method == noAcceptableMethods && d.auth == nil:
-		e.what = "the proxy requires authentication; give user:password in the route URL"
+		e.Step = "the proxy requires authentication; give user:password in the route URL"
 	case h.method == noAcceptableMethods:
-		e.what = "the proxy accepts neither no authentication nor user/password"
+		e.Step = "the proxy accepts neither no authentication nor user/password"
 	default:
-		e.what = "SOCKS5 handshake failed"
+		e.Step = "SOCKS5 handshake failed"
 	}
 	return e
 }
 
-// contextError is ctx's error once ctx has ended. x/net copies ctx's
-// deadline onto the conn, which may fire a moment before ctx's own timer,
-// so a passed deadline counts as expired.
-func contextError(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
-		return context.DeadlineExceeded
-	}
-	return nil
+// proxyError is the error of golang.org/x/net/proxy for a dial through
+// the proxy, which it unwraps to. Its message leaves out what x/net's
+// *net.OpError adds ("socks connect tcp PROXY->TARGET: "), which the route
+// and the step already say, and for a CONNECT the proxy refused it is the
+// reply as RFC 1928 names it.
+type proxyError struct {
+	err   error
+	reply int // the reply code of a refused CONNECT; -1 for other failures
 }
 
-// checkAddress rejects what cannot be put in a SOCKS5 CONNECT request. Its
-// errors do not repeat the address.
-func checkAddress(address string) error {
-	if strings.ContainsFunc(address, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return errors.New("a control character in host:port")
+func (e *proxyError) Error() string {
+	if e.reply >= 0 {
+		return replyText(e.reply)
 	}
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) {
-			return errors.New(ae.Err)
-		}
-		return err
+	if op, ok := e.err.(*net.OpError); ok && op.Err != nil {
+		return op.Err.Error()
 	}
-	if host == "" {
-		return errors.New("no host")
+	return e.err.Error()
+}
+
+func (e *proxyError) Unwrap() error { return e.err }
+
+// replyText names a SOCKS5 reply code as RFC 1928, section 6 does.
+func replyText(code int) string {
+	switch code {
+	case 0x01:
+		return "general SOCKS server failure"
+	case 0x02:
+		return "connection not allowed by ruleset"
+	case 0x03:
+		return "network unreachable"
+	case 0x04:
+		return "host unreachable"
+	case 0x05:
+		return "connection refused"
+	case 0x06:
+		return "TTL expired"
+	case 0x07:
+		return "command not supported"
+	case 0x08:
+		return "address type not supported"
 	}
-	if len(host) > 255 {
-		return errors.New("host longer than 255 bytes, the SOCKS5 limit")
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return errors.New("port is not a number in 1..65535")
-	}
-	return nil
+	return "unknown code: " + strconv.Itoa(code)
 }
 
 const (
@@ -240,11 +201,9 @@ const (
 	userPassword        = 0x02
 	noAcceptableMethods = 0xff
 	authVersion         = 0x01 // first byte of an RFC 1929 request
-	socksVersion        = 0x05 // first byte of an RFC 1928 request
-	// replyPrefix starts x/net's message for a CONNECT reply other than
-	// success ("unknown error connection refused"); it is matched only to
-	// phrase the message, never to decide the outcome.
-	replyPrefix = "unknown error "
+	socksVersion        = 0x05 // first byte of an RFC 1928 request or reply
+	succeeded           = 0x00 // the reply code of a CONNECT that succeeded
+	replyHeader         = 4    // bytes x/net reads before checking a reply
 )
 
 // capture is the forward dialer handed to x/net for one dial: it keeps the
@@ -263,7 +222,7 @@ func (f *capture) DialContext(ctx context.Context, network, address string) (net
 	if c == nil {
 		return nil, errors.New("forward dialer returned neither a conn nor an error")
 	}
-	f.conn = &handshakeConn{Conn: c, method: -1, version: -1, authOffered: f.authOffered}
+	f.conn = &handshakeConn{Conn: c, method: -1, version: -1, replyVersion: -1, reply: -1, authOffered: f.authOffered}
 	return f.conn, nil
 }
 
@@ -284,6 +243,18 @@ type handshakeConn struct {
 	unoffered   bool
 	authSent    bool
 	requestSent bool
+	requestAt   int // bytes read when the CONNECT request was sent
+	// The first bytes of the reply to the CONNECT request; -1 until read.
+	replyVersion int
+	reply        int
+}
+
+// refused reports that the proxy answered the CONNECT request with a
+// failure code: x/net fails the dial once it has read the reply's first
+// replyHeader bytes and found the version right and the code not success.
+func (c *handshakeConn) refused() bool {
+	return c.requestSent && c.read-c.requestAt >= replyHeader &&
+		c.replyVersion == socksVersion && c.reply != succeeded
 }
 
 func (c *handshakeConn) Write(p []byte) (int, error) {
@@ -293,6 +264,7 @@ func (c *handshakeConn) Write(p []byte) (int, error) {
 			c.authSent = true
 		case socksVersion:
 			c.requestSent = true
+			c.requestAt = c.read
 		}
 	}
 	c.writes++
@@ -321,45 +293,16 @@ func (c *handshakeConn) Read(p []byte) (int, error) {
 			return 0, errUnoffered
 		}
 	}
+	if c.requestSent {
+		// The reply's version and code, at offsets 0 and 1 of the reply.
+		at := c.read - c.requestAt
+		if at == 0 && n >= 1 {
+			c.replyVersion = int(p[0])
+		}
+		if at < 2 && at+n >= 2 {
+			c.reply = int(p[1-at])
+		}
+	}
 	c.read += n
 	return n, err
-}
-
-// dialError is a failed dial through a SOCKS5 route. Its message names the
-// route (password redacted) and the step that failed.
-type dialError struct {
-	route  string
-	what   string
-	err    error // x/net's *net.OpError, or a validation error
-	ctxErr error // the context's error when the context ended the dial
-	reply  bool  // err reports a CONNECT reply code
-}
-
-func (e *dialError) Error() string {
-	var cause string
-	switch {
-	case e.ctxErr != nil:
-		cause = e.ctxErr.Error()
-	case e.reply:
-		cause = strings.TrimPrefix(innerText(e.err), replyPrefix)
-	default:
-		cause = innerText(e.err)
-	}
-	return e.route + ": " + e.what + ": " + cause
-}
-
-func (e *dialError) Unwrap() []error {
-	if e.ctxErr != nil {
-		return []error{e.err, e.ctxErr}
-	}
-	return []error{e.err}
-}
-
-// innerText is err's message without the "socks connect tcp A->B: "
-// prefix of x/net's OpError, which repeats what the route already says.
-func innerText(err error) string {
-	if op, ok := err.(*net.OpError); ok && strings.HasPrefix(op.Op, "socks") && op.Err != nil {
-		return op.Err.Error()
-	}
-	return err.Error()
 }

@@ -32,8 +32,8 @@ func TestNewRejectsBadURLs(t *testing.T) {
 		{"socks4://127.0.0.1:1080", `scheme "socks4" is not socks5 or socks5h`},
 		{"http://127.0.0.1:1080", `scheme "http"`},
 		{"socks5:127.0.0.1:1080", "no host"},
-		{"socks5://", "no proxy host"},
-		{"socks5://:1080", "no proxy host"},
+		{"socks5://", "no host"},
+		{"socks5://:1080", "no host"},
 		{"socks5://127.0.0.1:", "empty port"},
 		{"socks5://127.0.0.1:0", `port "0"`},
 		{"socks5://127.0.0.1:65536", `port "65536"`},
@@ -211,6 +211,50 @@ func TestDialTargetRefused(t *testing.T) {
 	}
 	if got := srv.Targets(); !slices.Equal(got, []string{target}) {
 		t.Errorf("proxy targets = %q, want [%s]", got, target)
+	}
+}
+
+// Each failure code in the proxy's reply to CONNECT reads as RFC 1928
+// names it. The codes come from an in-process proxy, through
+// golang.org/x/net/proxy's handshake: the message relies on what the dial
+// saw on the wire, not on x/net's texts, and this pins that x/net still
+// fails the dial on such a reply.
+func TestDialReplyCodes(t *testing.T) {
+	for code, text := range map[byte]string{
+		0x01: "general SOCKS server failure",
+		0x02: "connection not allowed by ruleset",
+		0x03: "network unreachable",
+		0x04: "host unreachable",
+		0x05: "connection refused",
+		0x06: "TTL expired",
+		0x07: "command not supported",
+		0x08: "address type not supported",
+		0x42: "unknown code: 66",
+	} {
+		addr := testnet.Serve(t, func(c net.Conn) {
+			greeting := make([]byte, 3) // version 5, one method: none
+			if _, err := io.ReadFull(c, greeting); err != nil {
+				return
+			}
+			c.Write([]byte{5, 0})
+			request := make([]byte, 4+1+len("b1.kafka.internal.invalid")+2)
+			if _, err := io.ReadFull(c, request); err != nil {
+				return
+			}
+			c.Write([]byte{5, code, 0, 1, 0, 0, 0, 0, 0, 0})
+			io.Copy(io.Discard, c)
+		}).Addr()
+		d := newDialer(t, "socks5://"+addr, nil)
+		c, err := d.DialContext(context.Background(), "tcp", "b1.kafka.internal.invalid:9092")
+		err = testnet.MustFail(t, c, err)
+		want := "socks5://" + addr + ": the proxy could not connect to b1.kafka.internal.invalid:9092: " + text
+		if err.Error() != want {
+			t.Errorf("reply code 0x%02x: error %q, want %q", code, err, want)
+		}
+		var op *net.OpError
+		if !errors.As(err, &op) || !strings.HasPrefix(op.Op, "socks") {
+			t.Errorf("errors.As(%v, *net.OpError) = %v, want x/net's socks OpError", err, op)
+		}
 	}
 }
 
