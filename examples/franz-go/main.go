@@ -28,7 +28,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkanat/kafkanat"
@@ -52,7 +51,7 @@ func run(bootstrap, rules, topic string) error {
 		// in-process instead of at a DNS server.
 		net.DefaultResolver = kafkanattest.OfflineResolver()
 		topic = "greetings"
-		c, err := kafkanattest.NewCluster(kafkanattest.KfakeOptions(kfake.SeedTopics(1, topic)))
+		c, err := kafkanattest.NewCluster(kafkanattest.Topics(1, topic))
 		if err != nil {
 			return err
 		}
@@ -110,11 +109,7 @@ type printConnections struct{ seen *sync.Map }
 func (p printConnections) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, conn net.Conn, err error) {
 	line := fmt.Sprintf("  connect %s: %v", net.JoinHostPort(meta.Host, fmt.Sprint(meta.Port)), err)
 	if info, ok := kafkanat.InfoOf(conn); ok && err == nil {
-		rule := info.RuleText // "no rule matched" when none did
-		if info.Rule > 0 {
-			rule = fmt.Sprintf("rule %d: %s", info.Rule, info.RuleText)
-		}
-		line = fmt.Sprintf("  connected %s => %s via %s (%s)", info.Address, info.Target, info.Route, rule)
+		line = "  connected " + info.String()
 	}
 	if _, dup := p.seen.LoadOrStore(line, true); !dup {
 		fmt.Println(line)

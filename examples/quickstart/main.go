@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkanat/kafkanat"
@@ -37,7 +36,7 @@ func run() error {
 	// instead of at a DNS server.
 	net.DefaultResolver = kafkanattest.OfflineResolver()
 
-	cluster, err := kafkanattest.NewCluster(kafkanattest.KfakeOptions(kfake.SeedTopics(3, topics...)))
+	cluster, err := kafkanattest.NewCluster(kafkanattest.Topics(3, topics...))
 	if err != nil {
 		return err
 	}
@@ -96,23 +95,21 @@ func run() error {
 	return nil
 }
 
-// roundTrip produces and consumes through dial, printing every dial
-// (franz-go opens separate connections for metadata, produce and fetch).
+// roundTrip produces and consumes through dial, printing how each
+// connection was made (kafkanat.InfoOf), once per distinct way: franz-go
+// opens separate connections for metadata, produce and fetch.
 func roundTrip(seed string, dial kafkanat.DialFunc, topic string) error {
+	var seen sync.Map
 	show := kafkanat.DialFunc(func(ctx context.Context, network, address string) (net.Conn, error) {
 		c, err := dial(ctx, network, address)
-		if err != nil {
-			fmt.Printf("   dial %s: %v\n", address, err)
-			return nil, err
-		}
+		line := fmt.Sprintf("   dial %s failed: %v", address, err)
 		if info, ok := kafkanat.InfoOf(c); ok {
-			to := ""
-			if info.Target != info.Address {
-				to = " => " + info.Target
-			}
-			fmt.Printf("   dial %s%s via %s (rule %d)\n", info.Address, to, info.Route, info.Rule)
+			line = "   dial " + info.String()
 		}
-		return c, nil
+		if _, dup := seen.LoadOrStore(line, true); !dup {
+			fmt.Println(line)
+		}
+		return c, err
 	})
 	const n = 9
 	if err := produce(seed, show, topic, n); err != nil {

@@ -18,9 +18,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkanat/kafkanat"
@@ -41,7 +41,7 @@ func run() error {
 	// instead of at a DNS server.
 	net.DefaultResolver = kafkanattest.OfflineResolver()
 
-	cluster, err := kafkanattest.NewCluster(kafkanattest.KfakeOptions(kfake.SeedTopics(3, topic)))
+	cluster, err := kafkanattest.NewCluster(kafkanattest.Topics(3, topic))
 	if err != nil {
 		return err
 	}
@@ -85,14 +85,17 @@ func run() error {
 	}
 	defer d.Close() // closes the SSH connection
 
+	// Print how each broker was reached, once per broker (franz-go opens
+	// several connections to each).
+	var seen sync.Map
 	show := func(ctx context.Context, network, address string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, address)
-		if err != nil {
-			return nil, err
+		if info, ok := kafkanat.InfoOf(c); ok {
+			if _, dup := seen.LoadOrStore(address, true); !dup {
+				fmt.Printf("  dial %s via %s (rule %d)\n", info.Address, info.Route, info.Rule)
+			}
 		}
-		info, _ := kafkanat.InfoOf(c)
-		fmt.Printf("  dial %s via %s (rule %d)\n", info.Address, info.Route, info.Rule)
-		return c, nil
+		return c, err
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Advertised()[0]), kgo.Dialer(show),
 		kgo.DefaultProduceTopic(topic), kgo.ConsumeTopics(topic),

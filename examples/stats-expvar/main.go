@@ -19,7 +19,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkanat/kafkanat"
@@ -41,7 +40,7 @@ func run(httpAddr string) error {
 	// instead of at a DNS server.
 	net.DefaultResolver = kafkanattest.OfflineResolver()
 
-	cluster, err := kafkanattest.NewCluster(kafkanattest.KfakeOptions(kfake.SeedTopics(3, "events")))
+	cluster, err := kafkanattest.NewCluster(kafkanattest.Topics(3, "events"))
 	if err != nil {
 		return err
 	}
