@@ -34,13 +34,17 @@ func tgtErr(off int, format string, args ...any) *ruleErr {
 	return &ruleErr{where: inTarget, off: off, msg: fmt.Sprintf(format, args...)}
 }
 
-// compiled is a compiled rule. It keeps the text it was compiled from, so
-// that Compile can tell whether a Rule still holds that text: a copy may
-// have been changed since, or its Routes edited in place.
-type compiled struct {
+// crule is a compiled rule: what Table.Match needs of it.
+type crule struct {
 	pat pattern
 	tgt *target // nil for via-only and deny rules
+}
 
+// compiled is a rule Parse or ParseMap compiled. It keeps the text it was
+// compiled from, so that Compile can tell whether a Rule still holds that
+// text: a copy may have been changed since, or its Routes edited in place.
+type compiled struct {
+	crule
 	pattern, target string
 	deny            bool
 	routes          []string // route names, copied
@@ -49,8 +53,15 @@ type compiled struct {
 // compile compiles r and keeps the result in it, for Compile to reuse.
 func (r *Rule) compile() *ruleErr {
 	c := new(compiled)
-	if e := compileRule(r, c); e != nil {
+	if e := compileRule(r, &c.crule); e != nil {
 		return e
+	}
+	c.pattern, c.target, c.deny = r.Pattern, r.Target, r.Deny
+	if len(r.Routes) > 0 {
+		c.routes = make([]string, len(r.Routes))
+		for i, rt := range r.Routes {
+			c.routes[i] = rt.Name
+		}
 	}
 	r.c = c
 	return nil
@@ -70,7 +81,7 @@ func (c *compiled) compiledFrom(r *Rule) bool {
 }
 
 // compileRule compiles r into c, which must be zero.
-func compileRule(r *Rule, c *compiled) *ruleErr {
+func compileRule(r *Rule, c *crule) *ruleErr {
 	if r.Deny && r.Target != "" {
 		return &ruleErr{where: inRule, msg: `"deny" cannot be combined with a target`}
 	}
@@ -98,13 +109,6 @@ func compileRule(r *Rule, c *compiled) *ruleErr {
 			if prev.Name == rt.Name {
 				return &ruleErr{where: inRoute, route: i, msg: fmt.Sprintf("route %s listed twice", quoteWord(rt.Name))}
 			}
-		}
-	}
-	c.pattern, c.target, c.deny = r.Pattern, r.Target, r.Deny
-	if len(r.Routes) > 0 {
-		c.routes = make([]string, len(r.Routes))
-		for i, rt := range r.Routes {
-			c.routes[i] = rt.Name
 		}
 	}
 	return nil

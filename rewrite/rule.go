@@ -11,6 +11,7 @@ import (
 // A Rule from Parse or ParseMap also holds its compiled form, which Compile
 // reuses instead of compiling the rule again. Copies share it; a copy whose
 // Pattern, Target, Routes or Deny is changed is compiled again by Compile.
+// The rules of a Table (Table.Rules, Match.Rule) do not hold it.
 // Because of it, reflect.DeepEqual tells a parsed Rule from the same Rule
 // built by hand: compare String and the exported fields instead.
 type Rule struct {
@@ -35,7 +36,7 @@ type Rule struct {
 	// Deny reports a "deny" rule: a matching address is refused.
 	Deny bool
 
-	c *compiled // what Parse or Compile made of the fields above, or nil
+	c *compiled // what Parse made of the fields above, or nil
 }
 
 // RouteRef names one route of a rule's "via" list.

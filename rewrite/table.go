@@ -17,7 +17,7 @@ import (
 // written before the best map hit.
 type Table struct {
 	rules    []Rule
-	cr       []compiled
+	cr       []crule
 	exact    map[string]int32 // "host:port"
 	host     map[string]int32 // "host"
 	wild     map[string]int32 // "suffix" of "*.suffix"
@@ -27,8 +27,9 @@ type Table struct {
 
 // Compile compiles rules into a Table, in order: the first rule that matches
 // an address wins. It copies the rules and numbers them from 1 (Index).
-// Rules from Parse, ParseMap or Table.Rules carry their compiled form, which
-// Compile reuses; it compiles only rules built by hand or changed since.
+// Rules from Parse and ParseMap carry their compiled form, which Compile
+// reuses; it compiles rules built by hand, rules changed since, and those of
+// Table.Rules, which do not carry it.
 // Errors are *SyntaxError naming the rule's source and position; Parse has
 // already reported any error in rules it returned, so Compile only fails on
 // rules built or changed by hand.
@@ -38,7 +39,7 @@ func Compile(rules []Rule) (*Table, error) {
 	}
 	t := &Table{
 		rules:    make([]Rule, len(rules)),
-		cr:       make([]compiled, len(rules)),
+		cr:       make([]crule, len(rules)),
 		exact:    map[string]int32{},
 		host:     map[string]int32{},
 		wild:     map[string]int32{},
@@ -51,11 +52,13 @@ func Compile(rules []Rule) (*Table, error) {
 		r.Routes = append([]RouteRef(nil), r.Routes...)
 		c := &t.cr[i]
 		if r.c != nil && r.c.compiledFrom(r) {
-			*c = *r.c
+			*c = r.c.crule
 		} else if e := compileRule(r, c); e != nil {
 			return nil, r.syntaxError(e, 0)
 		}
-		r.c = c
+		// The table keeps only what matching needs, in cr; keeping the
+		// compiled form in its rules too would keep a second copy alive.
+		r.c = nil
 		pos := int32(i)
 		p := &c.pat
 		switch {
