@@ -11,9 +11,9 @@ import (
 // A Rule from Parse or ParseMap also holds its compiled form, which Compile
 // reuses instead of compiling the rule again. Copies share it; a copy whose
 // Pattern, Target, Routes or Deny is changed is compiled again by Compile.
-// The rules of a Table (Table.Rules, Match.Rule) do not hold it.
 // Because of it, reflect.DeepEqual tells a parsed Rule from the same Rule
-// built by hand: compare String and the exported fields instead.
+// built by hand: compare String and the exported fields instead. The rules
+// of a Table (Table.Rules, Match.Rule) do not hold it.
 type Rule struct {
 	// Index is the rule's 1-based position in the compiled table. Compile
 	// sets it; Parse and ParseMap leave it 0.
