@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/kafkanat/kafkanat/internal/route"
 )
 
 // prefixConn is a net.Conn whose Read first returns bytes already read from
@@ -49,24 +51,16 @@ func (c *prefixConn) Close() error {
 
 // CloseWrite shuts down the writing side of the wrapped conn (for a
 // *tls.Conn: sends close_notify).
-func (c *prefixConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return &net.OpError{Op: "close", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(),
-		Err: errors.ErrUnsupported}
-}
+func (c *prefixConn) CloseWrite() error { return route.CloseWrite(c.Conn) }
 
 // CloseRead shuts down the reading side of the wrapped conn and discards
 // unread buffered bytes.
 func (c *prefixConn) CloseRead() error {
-	cr, ok := c.Conn.(interface{ CloseRead() error })
-	if !ok {
-		return &net.OpError{Op: "close", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(),
-			Err: errors.ErrUnsupported}
+	err := route.CloseRead(c.Conn)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		c.drop()
 	}
-	c.drop()
-	return cr.CloseRead()
+	return err
 }
 
 // NetConn returns the wrapped conn, like (*tls.Conn).NetConn. Reading it

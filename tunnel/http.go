@@ -14,9 +14,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/net/proxy"
+
+	"github.com/kafkanat/kafkanat/internal/route"
 )
 
 // maxReplyHeader bounds the bytes read for the proxy's reply (status line,
@@ -27,8 +28,12 @@ const maxReplyHeader = 64 << 10
 // maxStatusText bounds how much of a status line an error message quotes.
 const maxStatusText = 200
 
-// aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.
-var aLongTimeAgo = time.Unix(1, 0)
+// httpSpec is the URL form NewHTTP accepts.
+var httpSpec = route.Spec{Kind: "HTTP proxy route", Schemes: []string{"http", "https"}}
+
+// connectTargets is what a CONNECT request line can carry: nothing that
+// could end the line or start a header, nor a URL's delimiters.
+var connectTargets = route.Targets{Protocol: "HTTP CONNECT", Forbidden: " /?#@\\"}
 
 // HTTPDialer is an HTTP CONNECT route: it connects to addresses through an
 // HTTP proxy. It is safe for concurrent use.
@@ -62,76 +67,33 @@ var (
 //
 // forward dials the proxy itself; nil means a net.Dialer.
 func NewHTTP(proxyURL *url.URL, forward proxy.ContextDialer, tlsConfig *tls.Config) (*HTTPDialer, error) {
-	if proxyURL == nil {
-		return nil, errors.New("tunnel: nil route URL")
+	canonical, err := httpSpec.Parse(proxyURL)
+	if err != nil {
+		return nil, err
 	}
-	u := proxyURL
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("invalid HTTP proxy route %s: %s", u.Redacted(), fmt.Sprintf(format, args...))
-	}
-	scheme := strings.ToLower(u.Scheme)
-	var defaultPort string
-	switch scheme {
-	case "http":
-		defaultPort = "80"
-	case "https":
-		defaultPort = "443"
-	default:
-		return nil, bad("scheme %q is not http or https", u.Scheme)
-	}
-	if u.Opaque != "" {
-		return nil, bad("no host (write %s://host:port)", scheme)
-	}
-	host := u.Hostname()
-	if host == "" {
-		return nil, bad("no proxy host")
-	}
-	port := u.Port()
-	if port == "" {
-		if strings.HasSuffix(u.Host, ":") {
-			return nil, bad("empty port")
-		}
-		port = defaultPort
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return nil, bad("port %q is not a number in 1..65535", port)
-	}
-	if u.Path != "" && u.Path != "/" {
-		return nil, bad("unexpected path %q", u.Path)
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		return nil, bad("unexpected query %q", u.RawQuery)
-	}
-	if u.Fragment != "" {
-		return nil, bad("unexpected fragment %q", u.Fragment)
-	}
-	d := &HTTPDialer{proxyAddr: net.JoinHostPort(host, port), forward: forward}
-	canonical := &url.URL{Scheme: scheme, Host: d.proxyAddr}
-	if u.User != nil {
-		user := u.User.Username()
-		password, _ := u.User.Password()
+	d := &HTTPDialer{proxyAddr: canonical.Host, forward: forward}
+	if u := canonical.User; u != nil {
+		user := u.Username()
+		password, _ := u.Password()
 		switch {
-		case user == "":
-			return nil, bad("empty user name")
 		case strings.Contains(user, ":"):
-			return nil, bad("user name contains a colon")
-		case hasControl(user):
-			return nil, bad("user name contains a control character")
-		case hasControl(password):
-			return nil, bad("password contains a control character")
+			return nil, httpSpec.Errorf(proxyURL, "user name contains a colon")
+		case route.HasControl(user):
+			return nil, httpSpec.Errorf(proxyURL, "user name contains a control character")
+		case route.HasControl(password):
+			return nil, httpSpec.Errorf(proxyURL, "password contains a control character")
 		}
 		d.user = user
 		d.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
-		canonical.User = u.User
 	}
-	if scheme == "https" {
+	if canonical.Scheme == "https" {
 		if tlsConfig == nil {
 			d.tls = &tls.Config{}
 		} else {
 			d.tls = tlsConfig.Clone()
 		}
 		if d.tls.ServerName == "" {
-			d.tls.ServerName = host
+			d.tls.ServerName = canonical.Hostname()
 		}
 		// ALPN could select h2, which would not understand our CONNECT.
 		d.tls.NextProtos = nil
@@ -171,18 +133,13 @@ func (d *HTTPDialer) Dial(network, address string) (net.Conn, error) {
 // wrapped conn). Errors name the route and the failing step; a refusal
 // quotes the proxy's status line.
 func (d *HTTPDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	// Quoted: a bad address may hold anything.
-	target, err := checkDial(ctx, d.name, "HTTP CONNECT", network, address)
+	target, err := connectTargets.CheckDial(ctx, d.name, network, address)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := d.forward.DialContext(ctx, "tcp", d.proxyAddr)
+	raw, err := dialProxy(ctx, d.forward, d.proxyAddr)
 	if err != nil {
-		return nil, &dialError{route: d.name, what: "cannot reach the proxy", err: err, ctxErr: contextError(ctx)}
-	}
-	if raw == nil {
-		return nil, &dialError{route: d.name, what: "cannot reach the proxy",
-			err: errors.New("forward dialer returned neither a conn nor an error")}
+		return nil, route.NewError(ctx, d.name, "cannot reach the proxy", err)
 	}
 	c, err := d.handshake(ctx, raw, target)
 	if err != nil {
@@ -193,47 +150,22 @@ func (d *HTTPDialer) DialContext(ctx context.Context, network, address string) (
 }
 
 // handshake runs TLS (for https) and the CONNECT exchange on raw, bounded
-// by ctx: ctx's deadline is copied onto raw and a watcher interrupts the
-// I/O when ctx is cancelled. The watcher has ended and raw's deadline is
-// cleared when handshake returns.
+// by ctx.
 func (d *HTTPDialer) handshake(ctx context.Context, raw net.Conn, target string) (net.Conn, error) {
-	if deadline, ok := ctx.Deadline(); ok {
-		raw.SetDeadline(deadline)
-	}
-	var stop func() (fired bool)
-	if ctx.Done() != nil {
-		done := make(chan struct{})
-		fired := make(chan bool, 1)
-		go func() {
-			select {
-			case <-ctx.Done():
-				raw.SetDeadline(aLongTimeAgo)
-				fired <- true
-			case <-done:
-				fired <- false
-			}
-		}()
-		stop = func() bool {
-			close(done)
-			return <-fired
-		}
-	}
-	c, what, err := d.connect(raw, target)
-	if stop != nil && stop() && err == nil {
-		// Done, but the deadline was set in the past: the caller gave up.
-		what, err = "CONNECT "+target, ctx.Err()
-	}
+	var c net.Conn
+	step := "CONNECT " + target
+	err := route.Handshake(ctx, raw, func() (err error) {
+		c, step, err = d.connect(raw, target)
+		return err
+	})
 	if err != nil {
-		return nil, &dialError{route: d.name, what: what, err: err, ctxErr: contextError(ctx)}
-	}
-	if err := raw.SetDeadline(time.Time{}); err != nil {
-		return nil, &dialError{route: d.name, what: "CONNECT " + target, err: err}
+		return nil, route.NewError(ctx, d.name, step, err)
 	}
 	return c, nil
 }
 
-// connect runs the protocol; what names the step that failed.
-func (d *HTTPDialer) connect(raw net.Conn, target string) (c net.Conn, what string, err error) {
+// connect runs the protocol; step is the one that failed, or the last.
+func (d *HTTPDialer) connect(raw net.Conn, target string) (c net.Conn, step string, err error) {
 	c = raw
 	if d.tls != nil {
 		tc := tls.Client(raw, d.tls)
@@ -242,26 +174,26 @@ func (d *HTTPDialer) connect(raw net.Conn, target string) (c net.Conn, what stri
 		}
 		c = tc
 	}
-	what = "CONNECT " + target
+	step = "CONNECT " + target
 	if _, err := c.Write(d.request(target)); err != nil {
-		return nil, what, err
+		return nil, step, err
 	}
 	lr := &io.LimitedReader{R: c, N: maxReplyHeader}
 	br := bufio.NewReader(lr)
 	resp, err := readReply(br, lr)
 	if err != nil {
-		return nil, what, err
+		return nil, step, err
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, what, d.refusal(resp)
+		return nil, step, d.refusal(resp)
 	}
 	// A 2xx reply to CONNECT has no body (RFC 9110, section 9.3.6): every
 	// byte after its header belongs to the tunnel.
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)
-		return newPrefixConn(c, bytes.Clone(b)), what, nil
+		return newPrefixConn(c, bytes.Clone(b)), step, nil
 	}
-	return c, what, nil
+	return c, step, nil
 }
 
 // request is the CONNECT request for target.
@@ -340,89 +272,11 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
-// requestTarget validates address and returns it in the authority form a
-// CONNECT request line carries (IPv6 literals bracketed). Its errors do not
-// repeat the address.
-func requestTarget(address string) (string, error) {
-	// Anything that could end the request line or start a header.
-	if strings.ContainsAny(address, " /?#@\\") || hasControl(address) {
-		return "", errors.New("a character not allowed in host:port")
+// dialProxy dials the proxy (or bastion) at addr with forward.
+func dialProxy(ctx context.Context, forward proxy.ContextDialer, addr string) (net.Conn, error) {
+	c, err := forward.DialContext(ctx, "tcp", addr)
+	if err == nil && c == nil {
+		err = errors.New("forward dialer returned neither a conn nor an error")
 	}
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) {
-			return "", errors.New(ae.Err)
-		}
-		return "", err
-	}
-	if host == "" {
-		return "", errors.New("no host")
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return "", errors.New("port is not a number in 1..65535")
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
-}
-
-// contextError is ctx's error once ctx has ended. A deadline copied onto a
-// conn may fire a moment before ctx's own timer, so a passed deadline
-// counts as expired.
-func contextError(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-// dialError is a failed dial through an HTTP CONNECT route. Its message
-// names the route (password redacted) and the step that failed.
-type dialError struct {
-	route  string
-	what   string
-	err    error
-	ctxErr error // the context's error when the context ended the dial
-}
-
-func (e *dialError) Error() string {
-	cause := e.err
-	if e.ctxErr != nil {
-		cause = e.ctxErr
-	}
-	return e.route + ": " + e.what + ": " + cause.Error()
-}
-
-func (e *dialError) Unwrap() []error {
-	if e.ctxErr != nil && e.ctxErr != e.err {
-		return []error{e.err, e.ctxErr}
-	}
-	return []error{e.err}
-}
-
-// checkDial validates a DialContext call of a tunnel route named route (of
-// the given kind) and returns the target as the route requests it.
-func checkDial(ctx context.Context, route, kind, network, address string) (string, error) {
-	// Quoted: a bad address may hold anything.
-	what := "dial " + strconv.Quote(address)
-	if ctx == nil {
-		return "", &dialError{route: route, what: what, err: errors.New("nil context")}
-	}
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return "", &dialError{route: route, what: what,
-			err: fmt.Errorf("network %q not supported (%s routes carry tcp, tcp4 or tcp6)", network, kind)}
-	}
-	target, err := requestTarget(address)
-	if err != nil {
-		return "", &dialError{route: route, what: what, err: err}
-	}
-	return target, nil
+	return c, err
 }

@@ -11,9 +11,12 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/net/proxy"
+
+	"github.com/kafkanat/kafkanat/internal/route"
 )
 
-// errSSHClosed is the cause of every dial after SSHDialer.Close.
+// errSSHClosed is the cause of every dial after SSHDialer.Close or
+// Shutdown.
 var errSSHClosed = fmt.Errorf("the SSH route was closed: %w", net.ErrClosed)
 
 // SSHDialer is an SSH bastion route: it connects to addresses through
@@ -26,6 +29,9 @@ var errSSHClosed = fmt.Errorf("the SSH route was closed: %w", net.ErrClosed)
 // channel could not be opened because the connection was gone), the next
 // dial establishes a new one; concurrent dials wait for the same attempt
 // rather than each connecting. Connections already returned end with it.
+//
+// Close ends the route and everything dialed through it at once; Shutdown
+// ends the route but lets the connections already made finish first.
 //
 // There is no SSH-level keepalive: the default forward dialer (a
 // net.Dialer) turns on TCP keep-alive, which detects a dead bastion link,
@@ -46,7 +52,7 @@ type SSHDialer struct {
 	knownHosts []string
 
 	mu      sync.Mutex
-	closed  bool
+	closed  bool        // Close or Shutdown was called: no more dials
 	cur     *sshSession // the shared connection; nil before the first dial
 	pending *sshAttempt // the connection being established, if any
 }
@@ -64,6 +70,10 @@ type sshSession struct {
 	// fails (see sshTransportConn) or a dial finds the connection gone.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// Guarded by the dialer's mu.
+	users    int  // conns dialed through the connection and not closed, and dials opening one
+	draining bool // Shutdown was called: close the connection once users is 0
 }
 
 func (s *sshSession) alive() bool { return s.ctx.Err() == nil }
@@ -160,14 +170,14 @@ func (d *SSHDialer) Dial(network, address string) (net.Conn, error) {
 //
 // Errors name the route and the failing step. A bastion refusing a target
 // wraps *ssh.OpenChannelError; an unknown or changed host key wraps
-// *knownhosts.KeyError; after Close, dials fail with an error wrapping
-// net.ErrClosed.
+// *knownhosts.KeyError; after Close or Shutdown, dials fail with an error
+// wrapping net.ErrClosed.
 func (d *SSHDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	target, err := checkDial(ctx, d.name, "SSH", network, address)
+	target, err := sshTargets.CheckDial(ctx, d.name, network, address)
 	if err != nil {
 		return nil, err
 	}
-	what := "open a channel to " + target
+	step := "open a channel to " + target
 	for retried := false; ; retried = true {
 		s, fresh, err := d.session(ctx)
 		if err != nil {
@@ -183,36 +193,33 @@ func (d *SSHDialer) DialContext(ctx context.Context, network, address string) (n
 		stop()
 		cancel()
 		if err == nil {
-			return newSSHConn(ch, s.local, remoteAddr(target)), nil
+			return newSSHConn(&sshChannel{Conn: ch, release: func() { d.release(s) }}, s.local, remoteAddr(target)), nil
 		}
+		d.release(s)
 		var refused *ssh.OpenChannelError
 		switch {
 		case errors.As(err, &refused):
-			return nil, &dialError{route: d.name, what: what,
-				err: &channelError{target: target, err: refused}}
-		case contextError(ctx) != nil:
-			return nil, &dialError{route: d.name, what: what, err: err, ctxErr: contextError(ctx)}
+			return nil, &route.Error{Route: d.name, Step: step, Err: &channelError{target: target, err: refused}}
+		case route.ContextError(ctx) != nil:
+			return nil, route.NewError(ctx, d.name, step, err)
 		}
 		// The connection is gone (the mux answers with io.EOF). A
 		// connection that served earlier dials may have died unnoticed:
 		// try once more on a new one.
 		s.kill()
 		if fresh || retried {
-			return nil, &dialError{route: d.name, what: what,
-				err: fmt.Errorf("the SSH connection to the bastion was lost: %w", err)}
+			return nil, &route.Error{Route: d.name, Step: step,
+				Err: fmt.Errorf("the SSH connection to the bastion was lost: %w", err)}
 		}
 	}
 }
 
 // Close closes the shared SSH connection, which ends every connection
 // dialed through it, and aborts one being established. Later dials fail
-// with an error wrapping net.ErrClosed. It is safe to call more than once.
+// with an error wrapping net.ErrClosed. It is safe to call more than once,
+// and after Shutdown.
 func (d *SSHDialer) Close() error {
 	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil
-	}
 	d.closed = true
 	s := d.cur
 	d.cur = nil
@@ -226,16 +233,86 @@ func (d *SSHDialer) Close() error {
 	return nil
 }
 
-// session returns a live SSH connection, establishing one if needed; fresh
-// reports that it was established during this call.
+// Shutdown stops the route for good, as Close does: later dials fail with
+// an error wrapping net.ErrClosed, and an SSH connection being established
+// is aborted. Unlike Close, it leaves the connections already dialed
+// through the route open: the shared SSH connection is closed once the
+// last of them has been closed (and its queued bytes sent), at once if
+// there are none. A dial that was already opening a channel may still
+// succeed; its connection counts like the others. It is safe to call more
+// than once; Close after Shutdown closes everything at once.
+func (d *SSHDialer) Shutdown() error {
+	d.mu.Lock()
+	d.closed = true
+	if a := d.pending; a != nil && a.abort != nil {
+		a.abort()
+	}
+	s := d.cur
+	idle := s != nil && s.users == 0
+	if s != nil {
+		s.draining = true
+	}
+	if idle {
+		d.cur = nil
+	}
+	d.mu.Unlock()
+	if idle {
+		s.kill()
+	}
+	return nil
+}
+
+// release ends one use of s that session began: a dial that opened no
+// channel, or a conn whose channel has been closed. The last use of a
+// connection that Shutdown drains closes it.
+func (d *SSHDialer) release(s *sshSession) {
+	d.mu.Lock()
+	s.users--
+	last := s.draining && s.users == 0
+	if last && d.cur == s {
+		d.cur = nil
+	}
+	d.mu.Unlock()
+	if last {
+		s.kill()
+	}
+}
+
+// sshChannel is a channel of a session as its sshConn uses it: the first
+// Close releases the session (see Shutdown). sshConn closes the channel
+// once its queued bytes are sent, after its own Close.
+type sshChannel struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *sshChannel) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// CloseWrite sends an SSH EOF.
+func (c *sshChannel) CloseWrite() error { return route.CloseWrite(c.Conn) }
+
+// closedError is the error of a dial after Close or Shutdown.
+func (d *SSHDialer) closedError() error {
+	return &route.Error{Route: d.name, Step: "dial", Err: errSSHClosed}
+}
+
+// session returns a live SSH connection, establishing one if needed, for
+// one use that the caller must release; fresh reports that it was
+// established during this call.
 func (d *SSHDialer) session(ctx context.Context) (s *sshSession, fresh bool, err error) {
 	for {
 		d.mu.Lock()
 		if d.closed {
 			d.mu.Unlock()
-			return nil, false, &dialError{route: d.name, what: "dial", err: errSSHClosed}
+			return nil, false, d.closedError()
 		}
 		if s := d.cur; s != nil && s.alive() {
+			s.users++
 			d.mu.Unlock()
 			return s, false, nil
 		}
@@ -244,10 +321,19 @@ func (d *SSHDialer) session(ctx context.Context) (s *sshSession, fresh bool, err
 			select {
 			case <-a.done:
 			case <-ctx.Done():
-				return nil, false, &dialError{route: d.name, what: "connect to the bastion",
-					err: ctx.Err(), ctxErr: ctx.Err()}
+				return nil, false, &route.Error{Route: d.name, Step: "connect to the bastion",
+					Err: ctx.Err(), Context: ctx.Err()}
 			}
 			if a.err == nil {
+				d.mu.Lock()
+				closed := d.closed
+				if !closed {
+					a.sess.users++
+				}
+				d.mu.Unlock()
+				if closed {
+					return nil, false, d.closedError()
+				}
 				return a.sess, true, nil
 			}
 			if a.ctxEnded && ctx.Err() == nil {
@@ -267,22 +353,21 @@ func (d *SSHDialer) session(ctx context.Context) (s *sshSession, fresh bool, err
 			if s != nil {
 				s.kill()
 			}
-			s, err = nil, &dialError{route: d.name, what: "dial", err: errSSHClosed}
+			s, err = nil, d.closedError()
 		}
 		if err == nil {
 			d.cur = s
+			s.users++
 		}
-		a.sess, a.err, a.ctxEnded = s, err, err != nil && contextError(ctx) != nil
+		a.sess, a.err, a.ctxEnded = s, err, err != nil && route.ContextError(ctx) != nil
 		d.mu.Unlock()
 		close(a.done)
 		return s, true, err
 	}
 }
 
-// establish dials the bastion and runs the SSH handshake, bounded by ctx:
-// its deadline is copied onto the conn and a watcher interrupts the
-// handshake when ctx is cancelled. The watcher has ended and the deadline is
-// cleared when establish returns.
+// establish dials the bastion and runs the SSH handshake, bounded by ctx
+// (see route.Handshake).
 func (d *SSHDialer) establish(ctx context.Context, a *sshAttempt) (*sshSession, error) {
 	if d.timeout > 0 {
 		var cancel context.CancelFunc
@@ -291,74 +376,45 @@ func (d *SSHDialer) establish(ctx context.Context, a *sshAttempt) (*sshSession, 
 	}
 	cfg, offered, release, err := d.config(ctx)
 	if err != nil {
-		return nil, &dialError{route: d.name, what: "prepare the SSH connection", err: err, ctxErr: contextError(ctx)}
+		return nil, route.NewError(ctx, d.name, "prepare the SSH connection", err)
 	}
 	defer release()
 
-	raw, err := d.forward.DialContext(ctx, "tcp", d.addr)
+	raw, err := dialProxy(ctx, d.forward, d.addr)
 	if err != nil {
-		return nil, &dialError{route: d.name, what: "cannot reach the bastion", err: err, ctxErr: contextError(ctx)}
-	}
-	if raw == nil {
-		return nil, &dialError{route: d.name, what: "cannot reach the bastion",
-			err: errors.New("forward dialer returned neither a conn nor an error")}
+		return nil, route.NewError(ctx, d.name, "cannot reach the bastion", err)
 	}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		raw.Close()
-		return nil, &dialError{route: d.name, what: "dial", err: errSSHClosed}
+		return nil, d.closedError()
 	}
 	a.abort = func() { raw.Close() }
 	d.mu.Unlock()
 	sctx, cancel := context.WithCancel(context.Background())
 	tc := &sshTransportConn{Conn: raw, onDead: cancel}
 
-	if deadline, ok := ctx.Deadline(); ok {
-		raw.SetDeadline(deadline)
-	}
-	stop := watchContext(ctx, raw)
-
-	// Remember what the host key check said, to tell key problems from
-	// authentication problems, which x/crypto/ssh reports alike. The
-	// check runs again at every key re-exchange, on x/crypto's goroutine.
+	keys := &hostKeySeen{check: cfg.HostKeyCallback, addr: d.addr}
+	cfg.HostKeyCallback = keys.callback
 	var (
-		keyMu     sync.Mutex
-		hostKey   ssh.PublicKey
-		hostKeyOK bool
+		conn  ssh.Conn
+		chans <-chan ssh.NewChannel
+		reqs  <-chan *ssh.Request
 	)
-	check := cfg.HostKeyCallback
-	cfg.HostKeyCallback = func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-		if _, _, err := net.SplitHostPort(remote.String()); err != nil {
-			// knownhosts parses remote even when it checks hostname; a
-			// forward dialer's conn may not have a host:port address.
-			remote = targetAddr(d.addr)
-		}
-		err := check(hostname, remote, key)
-		keyMu.Lock()
-		hostKey, hostKeyOK = key, err == nil
-		keyMu.Unlock()
+	err = route.Handshake(ctx, raw, func() (err error) {
+		conn, chans, reqs, err = ssh.NewClientConn(tc, d.addr, cfg)
 		return err
-	}
-	conn, chans, reqs, err := ssh.NewClientConn(tc, d.addr, cfg)
-	if stop() && err == nil {
-		// Done, but the deadline was set in the past: the caller gave up.
-		conn.Close()
-		err = ctx.Err()
-	}
+	})
 	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
 		cancel()
 		raw.Close()
-		keyMu.Lock()
-		key, keyOK := hostKey, hostKeyOK
-		keyMu.Unlock()
-		what, cause := d.explain(err, key, keyOK, offered)
-		return nil, &dialError{route: d.name, what: what, err: cause, ctxErr: contextError(ctx)}
-	}
-	if err := raw.SetDeadline(time.Time{}); err != nil {
-		cancel()
-		conn.Close()
-		return nil, &dialError{route: d.name, what: "SSH handshake with the bastion", err: err}
+		key, keyOK := keys.result()
+		step, cause := d.explain(err, key, keyOK, offered)
+		return nil, route.NewError(ctx, d.name, step, cause)
 	}
 	return &sshSession{
 		client: ssh.NewClient(conn, chans, reqs),
@@ -368,26 +424,35 @@ func (d *SSHDialer) establish(ctx context.Context, a *sshAttempt) (*sshSession, 
 	}, nil
 }
 
-// watchContext interrupts I/O on c when ctx is cancelled, by setting a
-// deadline in the past. stop ends the watcher, waits for it, and reports
-// whether it fired.
-func watchContext(ctx context.Context, c net.Conn) (stop func() (fired bool)) {
-	if ctx.Done() == nil {
-		return func() bool { return false }
+// hostKeySeen remembers what the host key check said, to tell key
+// problems from authentication problems, which x/crypto/ssh reports
+// alike. The check runs again at every key re-exchange, on x/crypto's
+// goroutine.
+type hostKeySeen struct {
+	check ssh.HostKeyCallback
+	addr  string // the bastion's host:port
+
+	mu  sync.Mutex
+	key ssh.PublicKey
+	ok  bool
+}
+
+func (h *hostKeySeen) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
+	if _, _, err := net.SplitHostPort(remote.String()); err != nil {
+		// knownhosts parses remote even when it checks hostname; a
+		// forward dialer's conn may not have a host:port address.
+		remote = targetAddr(h.addr)
 	}
-	done := make(chan struct{})
-	fired := make(chan bool, 1)
-	go func() {
-		select {
-		case <-ctx.Done():
-			c.SetDeadline(aLongTimeAgo)
-			fired <- true
-		case <-done:
-			fired <- false
-		}
-	}()
-	return func() bool {
-		close(done)
-		return <-fired
-	}
+	err := h.check(hostname, remote, key)
+	h.mu.Lock()
+	h.key, h.ok = key, err == nil
+	h.mu.Unlock()
+	return err
+}
+
+// result is the last key checked and whether it passed.
+func (h *hostKeySeen) result() (ssh.PublicKey, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.key, h.ok
 }

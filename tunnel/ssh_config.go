@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"net/url"
@@ -18,7 +19,17 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 	"golang.org/x/net/proxy"
+
+	"github.com/kafkanat/kafkanat/internal/route"
 )
+
+// sshSpec is the URL form NewSSH accepts; NewSSH validates the query.
+var sshSpec = route.Spec{Kind: "SSH route", Schemes: []string{"ssh"}, Query: true, UserRequired: true}
+
+// sshTargets are the targets DialContext accepts: those of an HTTP CONNECT
+// route (a bastion gets the host name as sent, and OpenSSH passes it to
+// its resolver).
+var sshTargets = route.Targets{Protocol: "SSH", Forbidden: connectTargets.Forbidden}
 
 // NewSSH returns an SSHDialer for the bastion at bastion, which has the form
 //
@@ -57,41 +68,21 @@ import (
 //
 // forward dials the bastion; nil means a net.Dialer.
 func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
-	if bastion == nil {
-		return nil, errors.New("tunnel: nil route URL")
-	}
-	u := bastion
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("invalid SSH route %s: %s", redactSSH(u), fmt.Sprintf(format, args...))
-	}
-	if !strings.EqualFold(u.Scheme, "ssh") {
-		return nil, bad("scheme %q is not ssh", u.Scheme)
-	}
-	if u.Opaque != "" {
-		return nil, bad("no host (write ssh://user@host:port)")
-	}
-	addr, err := hostPort(u.Host, "22")
+	canonical, err := sshSpec.Parse(bastion)
 	if err != nil {
-		return nil, bad("%v", err)
+		return nil, err
 	}
-	if u.Path != "" && u.Path != "/" {
-		return nil, bad("unexpected path %q", u.Path)
-	}
-	if u.Fragment != "" {
-		return nil, bad("unexpected fragment %q", u.Fragment)
-	}
-	if u.User == nil || u.User.Username() == "" {
-		return nil, bad("no user (write ssh://user@%s)", addr)
-	}
-	user := u.User.Username()
-	password, hasPassword := u.User.Password()
-	if hasControl(user) {
+	bad := func(format string, args ...any) error { return sshSpec.Errorf(bastion, format, args...) }
+	addr := canonical.Host
+	user := canonical.User.Username()
+	password, hasPassword := canonical.User.Password()
+	if route.HasControl(user) {
 		return nil, bad("user name contains a control character")
 	}
 
-	q, err := url.ParseQuery(u.RawQuery)
+	q, err := url.ParseQuery(canonical.RawQuery)
 	if err != nil {
-		return nil, bad("malformed query: %v", err)
+		return nil, bad("malformed query: %w", err)
 	}
 	var keyFiles, hostFiles []string
 	insecure := false
@@ -105,7 +96,7 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 				}
 				p, err := expandHome(v)
 				if err != nil {
-					return nil, bad("%s=%s: %v", k, v, err)
+					return nil, bad("%s=%s: %w", k, v, err)
 				}
 				if k == "key" {
 					keyFiles = append(keyFiles, p)
@@ -139,7 +130,7 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 		for _, p := range keyFiles {
 			s, err := loadKey(p)
 			if err != nil {
-				return nil, bad("%v", err)
+				return nil, bad("%w", err)
 			}
 			signers = append(signers, s)
 		}
@@ -167,12 +158,12 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 		if len(hostFiles) == 0 {
 			home, err := os.UserHomeDir()
 			if err != nil {
-				return nil, bad("no known_hosts=PATH and no home directory for ~/.ssh/known_hosts: %v", err)
+				return nil, bad("no known_hosts=PATH and no home directory for ~/.ssh/known_hosts: %w", err)
 			}
 			hostFiles = []string{filepath.Join(home, ".ssh", "known_hosts")}
 		}
 		if _, err := loadKnownHosts(addr, hostFiles); err != nil {
-			return nil, bad("%v", err)
+			return nil, bad("%w", err)
 		}
 	}
 
@@ -180,7 +171,7 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 	if !insecure {
 		d.knownHosts = hostFiles
 	}
-	canonical := &url.URL{Scheme: "ssh", Host: addr, User: u.User, RawQuery: routeQuery(keyFiles, givenHostFiles, insecure)}
+	canonical.RawQuery = routeQuery(keyFiles, givenHostFiles, insecure)
 	d.name = canonical.Redacted()
 	offeredText := strings.Join(offered, " and ")
 	d.config = func(ctx context.Context) (*ssh.ClientConfig, string, func(), error) {
@@ -214,18 +205,18 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 // forward dials the bastion; nil means a net.Dialer.
 func NewSSHConfig(addr string, cfg *ssh.ClientConfig, forward proxy.ContextDialer) (*SSHDialer, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("invalid SSH route to %q: %s", addr, fmt.Sprintf(format, args...))
+		return fmt.Errorf("invalid SSH route to %q: %w", addr, fmt.Errorf(format, args...))
 	}
 	if cfg == nil {
 		return nil, bad("nil ssh.ClientConfig")
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, bad("not host:port: %v", err)
+		return nil, bad("not host:port: %w", err)
 	}
-	hp, err := hostPort(net.JoinHostPort(host, port), "")
+	hp, err := route.HostPort(net.JoinHostPort(host, port), "")
 	if err != nil {
-		return nil, bad("%v", err)
+		return nil, bad("%w", err)
 	}
 	if cfg.User == "" {
 		return nil, bad("ssh.ClientConfig.User is empty")
@@ -289,8 +280,8 @@ func loadKey(path string) (ssh.Signer, error) {
 	var pm *ssh.PassphraseMissingError
 	switch {
 	case errors.As(err, &pm):
-		return nil, fmt.Errorf("key %s is encrypted with a passphrase, which kafkanat does not ask for: "+
-			"load it into an SSH agent (ssh-add %s) and drop key=, or use an unencrypted key", path, path)
+		return nil, &advice{err: err, msg: fmt.Sprintf("key %s is encrypted with a passphrase, which kafkanat does not ask for: "+
+			"load it into an SSH agent (ssh-add %s) and drop key=, or use an unencrypted key", path, path)}
 	case err != nil:
 		return nil, fmt.Errorf("key %s is not a private key ssh can read (PEM or OpenSSH format): %w", path, err)
 	}
@@ -300,11 +291,11 @@ func loadKey(path string) (ssh.Signer, error) {
 // loadKnownHosts parses the known_hosts files.
 func loadKnownHosts(addr string, files []string) (ssh.HostKeyCallback, error) {
 	for _, f := range files {
-		if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
 			h, p, _ := net.SplitHostPort(addr)
-			return nil, fmt.Errorf("known_hosts file %s does not exist: create it with the bastion's key "+
+			return nil, &advice{err: err, msg: fmt.Sprintf("known_hosts file %s does not exist: create it with the bastion's key "+
 				"(e.g. ssh-keyscan -p %s %s >> %s, after checking the fingerprint out of band), "+
-				"or give known_hosts=PATH", f, p, h, f)
+				"or give known_hosts=PATH", f, p, h, f)}
 		}
 	}
 	cb, err := knownhosts.New(files...)
@@ -358,37 +349,6 @@ func routeQuery(keys, knownHosts []string, insecure bool) string {
 		parts = append(parts, "insecure_ignore_host_key=true")
 	}
 	return strings.Join(parts, "&")
-}
-
-// redactSSH is u without password, for messages about a malformed URL.
-func redactSSH(u *url.URL) string {
-	c := *u
-	c.RawQuery = ""
-	c.ForceQuery = false
-	return c.Redacted()
-}
-
-// hostPort validates the host[:port] of a URL and returns host:port, with
-// defaultPort when none is given ("" requires one).
-func hostPort(hostport, defaultPort string) (string, error) {
-	u := url.URL{Host: hostport}
-	host, port := u.Hostname(), u.Port()
-	if host == "" {
-		return "", errors.New("no host")
-	}
-	if hasControl(host) || strings.ContainsAny(host, " /?#@\\") {
-		return "", errors.New("host contains a character not allowed in a host name")
-	}
-	if port == "" {
-		if strings.HasSuffix(hostport, ":") || defaultPort == "" {
-			return "", errors.New("empty port")
-		}
-		port = defaultPort
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return "", fmt.Errorf("port %q is not a number in 1..65535", port)
-	}
-	return net.JoinHostPort(host, port), nil
 }
 
 func expandHome(p string) (string, error) {

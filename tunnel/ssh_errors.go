@@ -11,8 +11,10 @@ import (
 )
 
 // explain turns a handshake error into the step that failed and a cause
-// that says what to do.
-func (d *SSHDialer) explain(err error, key ssh.PublicKey, keyOK bool, offered string) (what string, cause error) {
+// that says what to do. keyOK reports that the host key check passed (key
+// is the key the bastion offered), which tells an authentication failure
+// from a key problem.
+func (d *SSHDialer) explain(err error, key ssh.PublicKey, keyOK bool, offered string) (step string, cause error) {
 	var ke *knownhosts.KeyError
 	var revoked *knownhosts.RevokedError
 	switch {
@@ -21,14 +23,11 @@ func (d *SSHDialer) explain(err error, key ssh.PublicKey, keyOK bool, offered st
 	case errors.As(err, &revoked):
 		return "verify the bastion's host key", fmt.Errorf("the host key of %s (%s) is marked @revoked in known_hosts %s: %w",
 			d.addr, fingerprint(key), strings.Join(d.knownHosts, ", "), err)
-	case !keyOK && strings.Contains(err.Error(), "no common algorithm for host key"):
+	case !keyOK && noCommonHostKeyAlgorithm(err):
 		return "verify the bastion's host key", fmt.Errorf("the bastion %s offers none of the host key types "+
 			"known_hosts %s has for it; its key may have been replaced (verify the new key out of band, "+
 			"then update known_hosts): %w", d.addr, strings.Join(d.knownHosts, ", "), err)
-	case keyOK && (strings.Contains(err.Error(), "unable to authenticate") ||
-		strings.Contains(err.Error(), "too many authentication attempts")):
-		// x/crypto/ssh has no error type for a rejected user; these are its
-		// messages (client_auth.go).
+	case keyOK && authenticationFailed(err):
 		return "authenticate", &authError{addr: d.addr, user: d.user, offered: offered, err: err}
 	}
 	return "SSH handshake with the bastion", err
@@ -118,3 +117,15 @@ func firstOr(s []string, def string) string {
 	}
 	return def
 }
+
+// advice is an error whose message says what is wrong and what to do, in
+// place of the cause's own words (a missing file's "stat PATH: no such
+// file or directory"); it unwraps to the cause.
+type advice struct {
+	msg string
+	err error
+}
+
+func (e *advice) Error() string { return e.msg }
+
+func (e *advice) Unwrap() error { return e.err }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 	"golang.org/x/net/nettest"
 
+	"github.com/kafkanat/kafkanat/internal/leakcheck"
 	"github.com/kafkanat/kafkanat/internal/testkit"
 	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/tunnel"
@@ -187,6 +189,26 @@ func TestNewSSHRejectsBadURLs(t *testing.T) {
 	}
 	if _, err := tunnel.NewSSH(nil, nil); err == nil {
 		t.Error("NewSSH(nil) succeeded")
+	}
+}
+
+// A missing key or known_hosts file is a plain wrapped error.
+func TestNewSSHMissingFiles(t *testing.T) {
+	kh := writeTemp(t, "known_hosts", "")
+	_, key := newSSHKeyFile(t)
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, rawURL := range []string{
+		"ssh://alice@127.0.0.1?known_hosts=" + kh + "&key=" + missing,
+		"ssh://alice@127.0.0.1?key=" + key + "&known_hosts=" + missing,
+	} {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tunnel.NewSSH(u, nil)
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("NewSSH(%s) = %v, want an error wrapping fs.ErrNotExist", rawURL, err)
+		}
 	}
 }
 
@@ -535,7 +557,7 @@ func TestSSHRejectsBadDials(t *testing.T) {
 	for _, tc := range []struct{ network, address, want string }{
 		{"udp", "127.0.0.1:53", `network "udp" not supported`},
 		{"tcp", "127.0.0.1", "missing port in address"},
-		{"tcp", "127.0.0.1:0", "port is not a number in 1..65535"},
+		{"tcp", "127.0.0.1:0", `port "0" is not a number in 1..65535`},
 		{"tcp", "a b:1", "a character not allowed in host:port"},
 	} {
 		c, err := d.DialContext(context.Background(), tc.network, tc.address)
@@ -648,6 +670,110 @@ func TestSSHClose(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("Read on a conn of the closed route = %v, want EOF", err)
+	}
+}
+
+// relayToBastion forwards connections to the bastion b; ended receives a
+// value each time the bastion has closed one (it saw the SSH connection
+// end). It returns the relay's address and a known_hosts file that trusts
+// b there.
+func relayToBastion(t *testing.T, b *sshBastion) (addr, knownHosts string, ended <-chan struct{}) {
+	ch := make(chan struct{}, 16)
+	s := testnet.Serve(t, func(c net.Conn) {
+		up, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			io.Copy(up, c)
+			up.(*net.TCPConn).CloseWrite()
+		}()
+		io.Copy(c, up)
+		ch <- struct{}{}
+		c.Close()
+		<-done
+	})
+	return s.Addr(), writeTemp(t, "known_hosts", knownhosts.Line([]string{s.Addr()}, b.HostKey())+"\n"), ch
+}
+
+// Shutdown stops the route but leaves its connections open; the SSH
+// connection ends with the last of them.
+func TestSSHShutdown(t *testing.T) {
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
+	addr, knownHosts, ended := relayToBastion(t, b)
+	echo := testnet.Echo(t)
+	closedPort := testnet.ClosedPort(t)
+	ignore := leakcheck.IgnoreCurrent()
+
+	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), addr, "known_hosts="+knownHosts), nil)
+	c1, c2 := sshDial(t, d, echo), sshDial(t, d, echo)
+	// A refused channel holds no claim on the connection.
+	sshDialErr(t, d, closedPort)
+	if err := d.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Shutdown(); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+	if err := sshDialErr(t, d, echo); !errors.Is(err, net.ErrClosed) || !strings.Contains(err.Error(), "the SSH route was closed") {
+		t.Errorf("dial after Shutdown = %v, want net.ErrClosed", err)
+	}
+	testnet.RoundTrip(t, c1, "still open")
+	testnet.RoundTrip(t, c2, "still open")
+
+	c1.Close()
+	testnet.RoundTrip(t, c2, "open after the other closed")
+	select {
+	case <-ended:
+		t.Fatal("the SSH connection ended while a conn still used it")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	c2.Close()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the SSH connection did not end after its last conn closed")
+	}
+	if got := b.Connections(); got != 1 {
+		t.Errorf("Connections() = %d, want 1", got)
+	}
+	leakcheck.VerifyNone(t, ignore)
+}
+
+// Without conns, Shutdown ends the SSH connection at once; Close after
+// Shutdown ends the conns too.
+func TestSSHShutdownIdleThenClose(t *testing.T) {
+	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
+	addr, knownHosts, ended := relayToBastion(t, b)
+	echo := testnet.Echo(t)
+
+	// A refused channel leaves the SSH connection established and unused.
+	idle := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), addr, "known_hosts="+knownHosts), nil)
+	sshDialErr(t, idle, testnet.ClosedPort(t))
+	idle.Shutdown()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not end an idle SSH connection")
+	}
+
+	busy := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), addr, "known_hosts="+knownHosts), nil)
+	c := sshDial(t, busy, echo)
+	busy.Shutdown()
+	testnet.RoundTrip(t, c, "draining")
+	busy.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("Read after Close = %v, want EOF", err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close after Shutdown did not end the SSH connection")
 	}
 }
 

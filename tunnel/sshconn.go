@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/kafkanat/kafkanat/internal/route"
 )
 
 const (
@@ -128,10 +130,7 @@ loop:
 				break loop
 			}
 		case <-c.shut:
-			if cw, ok := c.ch.(interface{ CloseWrite() error }); ok {
-				err = cw.CloseWrite()
-			}
-			if err == nil {
+			if err = route.CloseWrite(c.ch); err == nil {
 				err = errWriteShutdown
 			}
 			break loop
@@ -288,7 +287,7 @@ func (c *sshConn) SetWriteDeadline(t time.Time) error {
 }
 
 func (c *sshConn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
+	return route.OpError(op, c.laddr, c.raddr, err)
 }
 
 func isDone(ch <-chan struct{}) bool {
