@@ -1,12 +1,13 @@
 package dialer
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	iroute "github.com/kafkanat/kafkanat/internal/route"
 )
 
 // Info describes how a connection was made.
@@ -128,22 +129,12 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline
 // CloseWrite shuts down the writing side, as (*net.TCPConn).CloseWrite
 // does. It fails with errors.ErrUnsupported when the route's connection
 // cannot half-close.
-func (c *Conn) CloseWrite() error {
-	if cw, ok := c.c.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return &net.OpError{Op: "close", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: errors.ErrUnsupported}
-}
+func (c *Conn) CloseWrite() error { return iroute.CloseWrite(c.c) }
 
 // CloseRead shuts down the reading side, as (*net.TCPConn).CloseRead
 // does. It fails with errors.ErrUnsupported when the route's connection
 // cannot half-close.
-func (c *Conn) CloseRead() error {
-	if cr, ok := c.c.(interface{ CloseRead() error }); ok {
-		return cr.CloseRead()
-	}
-	return &net.OpError{Op: "close", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: errors.ErrUnsupported}
-}
+func (c *Conn) CloseRead() error { return iroute.CloseRead(c.c) }
 
 // InfoOf reports how c was made when c is, or wraps, a connection from a
 // Dialer. It unwraps *tls.Conn and any connection with a NetConn method.

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
+
+	iroute "github.com/kafkanat/kafkanat/internal/route"
 )
 
 const noRule = "no rule matched"
@@ -69,27 +70,16 @@ func (d *Dialer) decide(ctx context.Context, network, address string) (decision,
 	return decision{target: address, ruleText: noRule, routes: d.defaultRoutesFor(address)}, nil
 }
 
+// addresses is what every route can dial and any broker can advertise:
+// host:port with a port in 1..65535 and no control character or space.
+var addresses = iroute.Targets{Forbidden: " "}
+
 // checkAddress refuses what no route could dial and no broker can
-// advertise: no host:port, a port that is not a number in 1..65535, or
-// control characters or spaces in the host. Every route then sees the same
-// addresses, whichever the rules pick.
+// advertise (see addresses). Every route then sees the same addresses,
+// whichever the rules pick.
 func checkAddress(address string) error {
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) {
-			return fmt.Errorf("malformed address %q: %s", address, ae.Err)
-		}
-		return fmt.Errorf("malformed address %q: %v", address, err)
-	}
-	if host == "" {
-		return fmt.Errorf("malformed address %q: empty host", address)
-	}
-	if strings.ContainsFunc(host, func(r rune) bool { return isControl(r) || r == ' ' }) {
-		return fmt.Errorf("malformed address %q: control character or space in the host", address)
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return fmt.Errorf("malformed address %q: port %q is not a number in 1..65535", address, port)
+	if _, err := addresses.Check(address); err != nil {
+		return fmt.Errorf("malformed address %q: %w", address, err)
 	}
 	return nil
 }

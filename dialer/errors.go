@@ -5,6 +5,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	iroute "github.com/kafkanat/kafkanat/internal/route"
+	"github.com/kafkanat/kafkanat/rewrite"
 )
 
 var (
@@ -23,12 +26,13 @@ var (
 // ErrConfig with errors.Is and unwraps to the reason.
 type configError struct{ err error }
 
+// Error is the reason with the library's name in front, unless the reason
+// is a rule's *rewrite.SyntaxError, whose message begins with it already.
 func (e *configError) Error() string {
-	msg := e.err.Error()
-	if strings.HasPrefix(msg, "kafkanat: ") {
-		return msg
+	if _, ok := e.err.(*rewrite.SyntaxError); ok {
+		return e.err.Error()
 	}
-	return "kafkanat: " + msg
+	return "kafkanat: " + e.err.Error()
 }
 func (e *configError) Unwrap() error        { return e.err }
 func (e *configError) Is(target error) bool { return target == ErrConfig }
@@ -105,12 +109,12 @@ func (e *Error) Error() string {
 // in the address it advertises: clients log these messages, and a raw CR
 // or LF would let the address forge log lines.
 func escapeControl(s string) string {
-	if !strings.ContainsFunc(s, isControl) {
+	if !iroute.HasControl(s) {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if isControl(r) {
+		if iroute.IsControl(r) {
 			q := strconv.QuoteRune(r)
 			b.WriteString(q[1 : len(q)-1])
 			continue
@@ -119,8 +123,6 @@ func escapeControl(s string) string {
 	}
 	return b.String()
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
@@ -146,23 +148,28 @@ func (e *Error) As(target any) bool {
 }
 
 // reason is the cause's message without what the Error message already
-// says: the "dial tcp ADDR: " prefix of a net.OpError, or the route's name
-// with which proxy routes begin their errors.
-func reason(err error, route string) string {
+// says: the "dial tcp ADDR: " of a net.OpError, the route of a proxy
+// route's *iroute.Error (its step and cause remain), or the "kafkanat: "
+// with which errors from package rewrite begin.
+func reason(err error, routeName string) string {
 	if err == nil {
 		return "unknown error"
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op == err && op.Op == "dial" && op.Err != nil {
+	if op, ok := err.(*net.OpError); ok && op.Op == "dial" && op.Err != nil {
 		return op.Err.Error()
 	}
-	msg := strings.TrimPrefix(err.Error(), "kafkanat: ")
-	if route != "" {
-		if rest, ok := strings.CutPrefix(msg, route+": "); ok {
-			return rest
-		}
+	if re, ok := err.(*iroute.Error); ok && re.Route == routeName {
+		return re.Reason()
 	}
-	return msg
+	return withoutLibraryName(err.Error())
+}
+
+// withoutLibraryName drops the "kafkanat: " that begins the messages of
+// package rewrite's errors (Table.Match's among them), which carry no
+// type to take the message from. It is the one message cut by string
+// operations; it goes once rewrite's errors say their part without it.
+func withoutLibraryName(msg string) string {
+	return strings.TrimPrefix(msg, "kafkanat: ")
 }
 
 // stringAddr is a net.Addr for an address that may be a host name.
