@@ -50,23 +50,21 @@ func New(proxyURL *url.URL, forward proxy.ContextDialer) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dialer{proxyAddr: canonical.Host, forward: forward}
+	var auth *proxy.Auth
 	if u := canonical.User; u != nil {
-		user := u.Username()
 		password, _ := u.Password()
-		switch {
-		case len(user) > 255:
+		auth = &proxy.Auth{User: u.Username(), Password: password}
+		if len(auth.User) > 255 {
 			return nil, spec.Errorf(proxyURL, "user name longer than 255 bytes")
-		case len(password) > 255:
+		}
+		if len(auth.Password) > 255 {
 			return nil, spec.Errorf(proxyURL, "password longer than 255 bytes")
 		}
-		d.auth = &proxy.Auth{User: user, Password: password}
 	}
-	if d.forward == nil {
-		d.forward = &net.Dialer{}
+	if forward == nil {
+		forward = &net.Dialer{}
 	}
-	d.name = canonical.Redacted()
-	return d, nil
+	return &Dialer{proxyAddr: canonical.Host, auth: auth, forward: forward, name: canonical.Redacted()}, nil
 }
 
 // String returns the route URL with the password replaced by "xxxxx" and
