@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	iroute "github.com/kafkanat/kafkanat/internal/route"
-	"github.com/kafkanat/kafkanat/rewrite"
 )
 
 var (
@@ -26,14 +25,8 @@ var (
 // ErrConfig with errors.Is and unwraps to the reason.
 type configError struct{ err error }
 
-// Error is the reason with the library's name in front, unless the reason
-// is a rule's *rewrite.SyntaxError, whose message begins with it already.
-func (e *configError) Error() string {
-	if _, ok := e.err.(*rewrite.SyntaxError); ok {
-		return e.err.Error()
-	}
-	return "kafkanat: " + e.err.Error()
-}
+// Error is the reason with the library's name in front.
+func (e *configError) Error() string { return "kafkanat: " + e.err.Error() }
 func (e *configError) Unwrap() error        { return e.err }
 func (e *configError) Is(target error) bool { return target == ErrConfig }
 
@@ -148,9 +141,8 @@ func (e *Error) As(target any) bool {
 }
 
 // reason is the cause's message without what the Error message already
-// says: the "dial tcp ADDR: " of a net.OpError, the route of a proxy
-// route's *iroute.Error (its step and cause remain), or the "kafkanat: "
-// with which errors from package rewrite begin.
+// says: the "dial tcp ADDR: " of a net.OpError, or the route of a proxy
+// route's *iroute.Error (its step and cause remain).
 func reason(err error, routeName string) string {
 	if err == nil {
 		return "unknown error"
@@ -161,15 +153,7 @@ func reason(err error, routeName string) string {
 	if re, ok := err.(*iroute.Error); ok && re.Route == routeName {
 		return re.Reason()
 	}
-	return withoutLibraryName(err.Error())
-}
-
-// withoutLibraryName drops the "kafkanat: " that begins the messages of
-// package rewrite's errors (Table.Match's among them), which carry no
-// type to take the message from. It is the one message cut by string
-// operations; it goes once rewrite's errors say their part without it.
-func withoutLibraryName(msg string) string {
-	return strings.TrimPrefix(msg, "kafkanat: ")
+	return err.Error()
 }
 
 // stringAddr is a net.Addr for an address that may be a host name.

@@ -93,7 +93,8 @@
 //
 // Parse reports every error, syntactic or not, as a *SyntaxError with the
 // line and column (in bytes) of the offending token, for example
-// `kafkanat: rules line 3, column 12: undefined placeholder {x}; ...`.
+// `rules line 3, column 12: undefined placeholder {x}; ...` (package
+// kafkanat reports it with "kafkanat: " in front).
 // Route passwords never appear in errors, Rule.String or RouteRef.String,
 // which print `socks5://user:xxxxx@gw:1080` (all after the first ":" of
 // the user information, up to the last "@", is hidden) and otherwise parse

@@ -62,7 +62,7 @@ func ExampleParse_error() {
 	fmt.Println(err)
 	// Output:
 	// 2 33
-	// kafkanat: rules line 2, column 33: undefined placeholder {n}; the pattern defines {id} (and {port} is always defined)
+	// rules line 2, column 33: undefined placeholder {n}; the pattern defines {id} (and {port} is always defined)
 }
 
 func ExampleParseMap() {
@@ -79,7 +79,7 @@ func ExampleParseMap() {
 	// Output:
 	// Map("kafka:9092", "109.109.109.109")
 	// kafka:9092 => 109.109.109.109
-	// kafkanat: Map("kafka:99999", "proxy"): advertised address: port "99999" is not a number in 1..65535
+	// Map("kafka:99999", "proxy"): advertised address: port "99999" is not a number in 1..65535
 }
 
 func ExampleTable_Match() {
@@ -96,7 +96,7 @@ node1:9092 => proxy:7092; node2:9092 => proxy:8092
 	// "[fd00::7]:10092" true <nil>
 	// "proxy:8092" true <nil>
 	// "" false <nil>
-	// "" false kafkanat: malformed address "node3": missing port
+	// "" false malformed address "node3": missing port
 }
 
 func ExampleRule_String() {

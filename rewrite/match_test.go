@@ -168,21 +168,21 @@ func TestMatchFirstRuleWins(t *testing.T) {
 func TestMatchErrors(t *testing.T) {
 	tab := table(t, "kafka => gw")
 	for _, tt := range []struct{ addr, want string }{
-		{"", `kafkanat: malformed address "": missing port`},
-		{"kafka", `kafkanat: malformed address "kafka": missing port`},
-		{"kafka:", `kafkanat: malformed address "kafka:": port "" is not a number in 1..65535`},
-		{"kafka:0", `kafkanat: malformed address "kafka:0": port "0" is not a number in 1..65535`},
-		{"kafka:65536", `kafkanat: malformed address "kafka:65536": port "65536" is not a number in 1..65535`},
-		{"kafka:x", `kafkanat: malformed address "kafka:x": port "x" is not a number in 1..65535`},
-		{"kafka:+1", `kafkanat: malformed address "kafka:+1": port "+1" is not a number in 1..65535`},
-		{":9092", `kafkanat: malformed address ":9092": empty host`},
-		{"::1:9092", `kafkanat: malformed address "::1:9092": an IPv6 host must be in brackets`},
-		{"[::1", `kafkanat: malformed address "[::1": missing "]"`},
-		{"[::1]", `kafkanat: malformed address "[::1]": missing port`},
-		{"[::1]x", `kafkanat: malformed address "[::1]x": unexpected "x" after "]"`},
-		{"[]:1", `kafkanat: malformed address "[]:1": empty host`},
-		{"[zz]:1", `kafkanat: malformed address "[zz]:1": invalid IPv6 address "zz"`},
-		{"[10.0.0.1]:1", `kafkanat: malformed address "[10.0.0.1]:1": invalid IPv6 address "10.0.0.1"`},
+		{"", `malformed address "": missing port`},
+		{"kafka", `malformed address "kafka": missing port`},
+		{"kafka:", `malformed address "kafka:": port "" is not a number in 1..65535`},
+		{"kafka:0", `malformed address "kafka:0": port "0" is not a number in 1..65535`},
+		{"kafka:65536", `malformed address "kafka:65536": port "65536" is not a number in 1..65535`},
+		{"kafka:x", `malformed address "kafka:x": port "x" is not a number in 1..65535`},
+		{"kafka:+1", `malformed address "kafka:+1": port "+1" is not a number in 1..65535`},
+		{":9092", `malformed address ":9092": empty host`},
+		{"::1:9092", `malformed address "::1:9092": an IPv6 host must be in brackets`},
+		{"[::1", `malformed address "[::1": missing "]"`},
+		{"[::1]", `malformed address "[::1]": missing port`},
+		{"[::1]x", `malformed address "[::1]x": unexpected "x" after "]"`},
+		{"[]:1", `malformed address "[]:1": empty host`},
+		{"[zz]:1", `malformed address "[zz]:1": invalid IPv6 address "zz"`},
+		{"[10.0.0.1]:1", `malformed address "[10.0.0.1]:1": invalid IPv6 address "10.0.0.1"`},
 	} {
 		_, ok, err := tab.Match(tt.addr)
 		if err == nil || ok {
@@ -194,20 +194,20 @@ func TestMatchErrors(t *testing.T) {
 
 	// Targets that cannot be built name the rule and the value.
 	for _, tt := range []struct{ rules, addr, want string }{
-		{"x => y\n~(?P<n>[a-z]+):1 => gw:{n+1}", "abc:1", `kafkanat: rule 2 (rules line 2, column 1): {n+1}: n = "abc" is not an integer`},
-		{"k => gw:{port+60000}", "k:9092", `kafkanat: rule 1 (rules line 1, column 1): computed target port "69092" is not a number in 1..65535`},
-		{"k => gw:{port-10000}", "k:9092", `kafkanat: rule 1 (rules line 1, column 1): computed target port "-908" is not a number in 1..65535`},
-		{"  k:{p} => gw:{p-9092}", "k:9092", `kafkanat: rule 1 (rules line 1, column 3): computed target port "0" is not a number in 1..65535`},
-		{"b{n}.x => gw:{n+1}", "b9223372036854775807.x:1", `kafkanat: rule 1 (rules line 1, column 1): {n+1}: integer overflow`},
-		{"b{n}.x => gw:{n-1}", "b-9223372036854775808.x:1", `kafkanat: rule 1 (rules line 1, column 1): {n-1}: integer overflow`},
-		{"b{n}.x => gw:{0-n}", "b-9223372036854775808.x:1", `kafkanat: rule 1 (rules line 1, column 1): {0-n}: integer overflow`},
-		{"b{n}.x => gw:{n+1}", "b99999999999999999999.x:1", `kafkanat: rule 1 (rules line 1, column 1): {n+1}: n = "99999999999999999999" is not an integer`},
-		{"b{n}.x => gw:{n}", "bq.x:1", `kafkanat: rule 1 (rules line 1, column 1): computed target port "q" is not a number in 1..65535`},
-		{`~(.*)(x):1 => {1}.y`, "x:1", `kafkanat: rule 1 (rules line 1, column 1): computed target host ".y" has an empty label`},
-		{`~(.*):1 => {1}`, "a!b:1", `kafkanat: rule 1 (rules line 1, column 1): computed target host "a!b" has invalid character '!'`},
-		{`~.*:9092 => gw-{0}`, "a:9092", `kafkanat: rule 1 (rules line 1, column 1): computed target host "gw-a:9092" has invalid character ':'`},
-		{`~(.*):1 => {1}`, "[::1]:1", `kafkanat: rule 1 (rules line 1, column 1): computed target host "[::1]" has invalid character '['`},
-		{"x{n}.y => [fd00::{n}]", "xq.y:1", `kafkanat: rule 1 (rules line 1, column 1): computed target host "[fd00::q]" is not an IPv6 address`},
+		{"x => y\n~(?P<n>[a-z]+):1 => gw:{n+1}", "abc:1", `rule 2 (rules line 2, column 1): {n+1}: n = "abc" is not an integer`},
+		{"k => gw:{port+60000}", "k:9092", `rule 1 (rules line 1, column 1): computed target port "69092" is not a number in 1..65535`},
+		{"k => gw:{port-10000}", "k:9092", `rule 1 (rules line 1, column 1): computed target port "-908" is not a number in 1..65535`},
+		{"  k:{p} => gw:{p-9092}", "k:9092", `rule 1 (rules line 1, column 3): computed target port "0" is not a number in 1..65535`},
+		{"b{n}.x => gw:{n+1}", "b9223372036854775807.x:1", `rule 1 (rules line 1, column 1): {n+1}: integer overflow`},
+		{"b{n}.x => gw:{n-1}", "b-9223372036854775808.x:1", `rule 1 (rules line 1, column 1): {n-1}: integer overflow`},
+		{"b{n}.x => gw:{0-n}", "b-9223372036854775808.x:1", `rule 1 (rules line 1, column 1): {0-n}: integer overflow`},
+		{"b{n}.x => gw:{n+1}", "b99999999999999999999.x:1", `rule 1 (rules line 1, column 1): {n+1}: n = "99999999999999999999" is not an integer`},
+		{"b{n}.x => gw:{n}", "bq.x:1", `rule 1 (rules line 1, column 1): computed target port "q" is not a number in 1..65535`},
+		{`~(.*)(x):1 => {1}.y`, "x:1", `rule 1 (rules line 1, column 1): computed target host ".y" has an empty label`},
+		{`~(.*):1 => {1}`, "a!b:1", `rule 1 (rules line 1, column 1): computed target host "a!b" has invalid character '!'`},
+		{`~.*:9092 => gw-{0}`, "a:9092", `rule 1 (rules line 1, column 1): computed target host "gw-a:9092" has invalid character ':'`},
+		{`~(.*):1 => {1}`, "[::1]:1", `rule 1 (rules line 1, column 1): computed target host "[::1]" has invalid character '['`},
+		{"x{n}.y => [fd00::{n}]", "xq.y:1", `rule 1 (rules line 1, column 1): computed target host "[fd00::q]" is not an IPv6 address`},
 	} {
 		tab := table(t, tt.rules)
 		m, ok, err := tab.Match(tt.addr)
@@ -227,7 +227,7 @@ func TestMatchErrors(t *testing.T) {
 	mt, err := rewrite.Compile([]rewrite.Rule{r})
 	noError(t, err)
 	_, _, err = mt.Match("k:9092")
-	equal(t, fmt.Sprint(err), `kafkanat: rule 1 (Map("k", "gw:{port+60000}")): computed target port "69092" is not a number in 1..65535`)
+	equal(t, fmt.Sprint(err), `rule 1 (Map("k", "gw:{port+60000}")): computed target port "69092" is not a number in 1..65535`)
 }
 
 func TestCompile(t *testing.T) {
@@ -272,21 +272,21 @@ func TestCompileErrors(t *testing.T) {
 		rule rewrite.Rule
 		want string
 	}{
-		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a:99999", Target: "b"}, `kafkanat: rules line 2, column 5: port "99999" is not a number in 1..65535`},
-		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a", Target: "b:0"}, `kafkanat: rules line 2, column 3: target "b:0": port "0" is not a number in 1..65535`},
-		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a"}, `kafkanat: rules line 2, column 3: rule has no target, route or "deny"`},
-		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a", Target: "b", Deny: true}, `kafkanat: rules line 2, column 3: "deny" cannot be combined with a target`},
-		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a", Routes: []rewrite.RouteRef{{Name: "x"}}, Deny: true}, `kafkanat: rules line 2, column 3: "deny" cannot be combined with "via"`},
-		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "a b", Deny: true}, `kafkanat: rules line 1, column 2: unexpected " " in pattern`},
-		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "~a b", Deny: true}, `kafkanat: rules line 1, column 3: unexpected " " in pattern`},
-		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "", Deny: true}, `kafkanat: rules line 1, column 1: empty pattern`},
-		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "via", Deny: true}, `kafkanat: rules line 1, column 1: pattern cannot be the keyword "via"`},
-		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "a", Target: "deny"}, `kafkanat: rules line 1, column 1: target "deny": target cannot be the keyword "deny"`},
-		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "a", Routes: []rewrite.RouteRef{{Name: "x y", Line: 1, Col: 7}}}, `kafkanat: rules line 1, column 8: unexpected " " in route`},
-		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "a", Routes: []rewrite.RouteRef{{Name: ""}}}, `kafkanat: rules line 1, column 1: empty route`},
-		{rewrite.Rule{Source: `Map("a b", "c")`, Pattern: "a b", Target: "c"}, `kafkanat: Map("a b", "c"): unexpected " " in pattern`},
-		{rewrite.Rule{Pattern: "a b", Target: "c"}, `kafkanat: rule 1 (a b => c): unexpected " " in pattern`},
-		{rewrite.Rule{Pattern: "a", Target: "b", Routes: []rewrite.RouteRef{{Name: "socks5://u:secret@[x"}}}, `kafkanat: rule 1 (a => b via socks5://u:xxxxx@[x): invalid route URL "socks5://u:xxxxx@[x"`},
+		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a:99999", Target: "b"}, `rules line 2, column 5: port "99999" is not a number in 1..65535`},
+		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a", Target: "b:0"}, `rules line 2, column 3: target "b:0": port "0" is not a number in 1..65535`},
+		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a"}, `rules line 2, column 3: rule has no target, route or "deny"`},
+		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a", Target: "b", Deny: true}, `rules line 2, column 3: "deny" cannot be combined with a target`},
+		{rewrite.Rule{Source: "rules", Line: 2, Col: 3, Pattern: "a", Routes: []rewrite.RouteRef{{Name: "x"}}, Deny: true}, `rules line 2, column 3: "deny" cannot be combined with "via"`},
+		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "a b", Deny: true}, `rules line 1, column 2: unexpected " " in pattern`},
+		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "~a b", Deny: true}, `rules line 1, column 3: unexpected " " in pattern`},
+		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "", Deny: true}, `rules line 1, column 1: empty pattern`},
+		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "via", Deny: true}, `rules line 1, column 1: pattern cannot be the keyword "via"`},
+		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "a", Target: "deny"}, `rules line 1, column 1: target "deny": target cannot be the keyword "deny"`},
+		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "a", Routes: []rewrite.RouteRef{{Name: "x y", Line: 1, Col: 7}}}, `rules line 1, column 8: unexpected " " in route`},
+		{rewrite.Rule{Source: "rules", Line: 1, Col: 1, Pattern: "a", Routes: []rewrite.RouteRef{{Name: ""}}}, `rules line 1, column 1: empty route`},
+		{rewrite.Rule{Source: `Map("a b", "c")`, Pattern: "a b", Target: "c"}, `Map("a b", "c"): unexpected " " in pattern`},
+		{rewrite.Rule{Pattern: "a b", Target: "c"}, `rule 1 (a b => c): unexpected " " in pattern`},
+		{rewrite.Rule{Pattern: "a", Target: "b", Routes: []rewrite.RouteRef{{Name: "socks5://u:secret@[x"}}}, `rule 1 (a => b via socks5://u:xxxxx@[x): invalid route URL "socks5://u:xxxxx@[x"`},
 	} {
 		_, err := rewrite.Compile([]rewrite.Rule{tt.rule})
 		var se *rewrite.SyntaxError

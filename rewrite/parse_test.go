@@ -203,7 +203,7 @@ func TestParseErrors(t *testing.T) {
 			if !errors.As(err, &se) {
 				t.Fatalf("error %T is not a *SyntaxError: %v", err, err)
 			}
-			equal(t, err.Error(), "kafkanat: "+tt.want)
+			equal(t, err.Error(), ""+tt.want)
 			equal(t, se.Source, "rules")
 			if rules != nil {
 				t.Errorf("rules returned with an error: %v", rules)
@@ -213,10 +213,10 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestSyntaxErrorFormat(t *testing.T) {
-	equal(t, (&rewrite.SyntaxError{Source: "rules", Line: 3, Col: 12, Msg: "bad"}).Error(), "kafkanat: rules line 3, column 12: bad")
-	equal(t, (&rewrite.SyntaxError{Line: 3, Col: 12, Msg: "bad"}).Error(), "kafkanat: line 3, column 12: bad")
-	equal(t, (&rewrite.SyntaxError{Source: `Map("a", "b")`, Msg: "bad"}).Error(), `kafkanat: Map("a", "b"): bad`)
-	equal(t, (&rewrite.SyntaxError{Msg: "bad"}).Error(), "kafkanat: bad")
+	equal(t, (&rewrite.SyntaxError{Source: "rules", Line: 3, Col: 12, Msg: "bad"}).Error(), "rules line 3, column 12: bad")
+	equal(t, (&rewrite.SyntaxError{Line: 3, Col: 12, Msg: "bad"}).Error(), "line 3, column 12: bad")
+	equal(t, (&rewrite.SyntaxError{Source: `Map("a", "b")`, Msg: "bad"}).Error(), `Map("a", "b"): bad`)
+	equal(t, (&rewrite.SyntaxError{Msg: "bad"}).Error(), "bad")
 }
 
 func TestParseMap(t *testing.T) {
@@ -225,17 +225,17 @@ func TestParseMap(t *testing.T) {
 	equal(t, rewrite.Uncompiled(r)[0], rewrite.Rule{Source: `Map("kafka:9092", "109.109.109.109:9092")`, Pattern: "kafka:9092", Target: "109.109.109.109:9092"})
 
 	for _, tt := range []struct{ advertised, target, want string }{
-		{"", "x", `kafkanat: Map("", "x"): empty advertised address`},
-		{"a", "", `kafkanat: Map("a", ""): empty target`},
-		{"a:99999", "b", `kafkanat: Map("a:99999", "b"): advertised address: port "99999" is not a number in 1..65535`},
-		{"a b", "c", `kafkanat: Map("a b", "c"): advertised address: unexpected " " in pattern`},
-		{"a;b", "c", `kafkanat: Map("a;b", "c"): advertised address: unexpected ";" in pattern`},
-		{"a=>b", "c", `kafkanat: Map("a=>b", "c"): advertised address: unexpected "=>" in pattern`},
-		{"deny", "c", `kafkanat: Map("deny", "c"): advertised address: pattern cannot be the keyword "deny"`},
-		{"a", "b{x}", `kafkanat: Map("a", "b{x}"): target: undefined placeholder {x}; the pattern defines none (only {port} is always defined)`},
-		{"a", "b#c", `kafkanat: Map("a", "b#c"): target: unexpected "#" in target`},
-		{"a", "b{x", `kafkanat: Map("a", "b{x"): target: unterminated "{" in target`},
-		{"a", "b:0", `kafkanat: Map("a", "b:0"): target: port "0" is not a number in 1..65535`},
+		{"", "x", `Map("", "x"): empty advertised address`},
+		{"a", "", `Map("a", ""): empty target`},
+		{"a:99999", "b", `Map("a:99999", "b"): advertised address: port "99999" is not a number in 1..65535`},
+		{"a b", "c", `Map("a b", "c"): advertised address: unexpected " " in pattern`},
+		{"a;b", "c", `Map("a;b", "c"): advertised address: unexpected ";" in pattern`},
+		{"a=>b", "c", `Map("a=>b", "c"): advertised address: unexpected "=>" in pattern`},
+		{"deny", "c", `Map("deny", "c"): advertised address: pattern cannot be the keyword "deny"`},
+		{"a", "b{x}", `Map("a", "b{x}"): target: undefined placeholder {x}; the pattern defines none (only {port} is always defined)`},
+		{"a", "b#c", `Map("a", "b#c"): target: unexpected "#" in target`},
+		{"a", "b{x", `Map("a", "b{x"): target: unterminated "{" in target`},
+		{"a", "b:0", `Map("a", "b:0"): target: port "0" is not a number in 1..65535`},
 	} {
 		_, err := rewrite.ParseMap(tt.advertised, tt.target)
 		var se *rewrite.SyntaxError

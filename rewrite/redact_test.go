@@ -25,7 +25,7 @@ func TestErrorsNeverPrintPasswords(t *testing.T) {
 			t.Errorf("Parse(%q): no error", text)
 			continue
 		}
-		if msg := err.Error(); strings.Contains(msg, "secret") || strings.Contains(msg, "sec%ret") || !strings.HasPrefix(msg, "kafkanat: rules line ") {
+		if msg := err.Error(); strings.Contains(msg, "secret") || strings.Contains(msg, "sec%ret") || !strings.HasPrefix(msg, "rules line ") {
 			t.Errorf("Parse(%q): %s", text, msg)
 		}
 	}

@@ -110,13 +110,14 @@ type SyntaxError struct {
 	Msg string
 }
 
-// Error returns `kafkanat: rules line 3, column 12: <msg>`, or
-// `kafkanat: Map("a", "b"): <msg>` when the error has no position.
+// Error returns `rules line 3, column 12: <msg>`, or `Map("a", "b"):
+// <msg>` when the error has no position. The package kafkanat and its
+// Dialer put "kafkanat: " in front when they report it.
 func (e *SyntaxError) Error() string {
 	if w := e.where(); w != "" {
-		return "kafkanat: " + w + ": " + e.Msg
+		return w + ": " + e.Msg
 	}
-	return "kafkanat: " + e.Msg
+	return e.Msg
 }
 
 // where formats the error's place: "rules line 3, column 12", "line 3,

@@ -205,7 +205,7 @@ func (t *Table) result(pos int32, address, key string, hostLen int, sp []int) (M
 }
 
 func addrError(address, format string, args ...any) error {
-	return fmt.Errorf("kafkanat: malformed address %q: %s", address, fmt.Sprintf(format, args...))
+	return fmt.Errorf("malformed address %q: %s", address, fmt.Sprintf(format, args...))
 }
 
 // normalize returns the address as the rules see it: "host:port" with the

@@ -308,7 +308,7 @@ func defined(p *pattern) string {
 
 // targetError reports a target a rule could not build for an address.
 func targetError(r *Rule, format string, args ...any) error {
-	return fmt.Errorf("kafkanat: rule %d (%s): %s", r.Index, r.where(), fmt.Sprintf(format, args...))
+	return fmt.Errorf("rule %d (%s): %s", r.Index, r.where(), fmt.Sprintf(format, args...))
 }
 
 // build computes a target with substitutions and validates it.
