@@ -278,8 +278,8 @@ func (d *SSHDialer) release(s *sshSession) {
 	}
 }
 
-// sshChannel is a channel of a session as its sshConn uses it: the first
-// Close releases the session (see Shutdown). sshConn closes the channel
+// sshChannel is a channel of a session as its SSH conn uses it: the first
+// Close releases the session (see Shutdown). The conn closes the channel
 // once its queued bytes are sent, after its own Close.
 type sshChannel struct {
 	net.Conn
