@@ -29,6 +29,7 @@ type clusterConfig struct {
 	advSet     bool
 	topics     []topics
 	ports      []int
+	listenOn   []string
 	tls        *tls.Config
 	sasl       []saslUser
 	discard    bool
@@ -64,8 +65,8 @@ func Advertise(addrs ...string) ClusterOption {
 }
 
 // Cluster is an in-process Kafka cluster (franz-go's kfake) whose brokers
-// advertise hidden addresses: each broker listens on a real 127.0.0.1 port but
-// tells clients, in every metadata response, the address given to Advertise.
+// advertise hidden addresses: each broker listens on a real 127.0.0.1 port
+// (or an address given to ListenOn) but tells clients, in every metadata response, the address given to Advertise.
 // A client reaches the brokers after bootstrap only if it maps the advertised
 // addresses to the real ones, which is the problem kafkanat solves.
 //
@@ -81,7 +82,7 @@ type Cluster struct {
 }
 
 // NewCluster starts a cluster with the given options. Every broker listens on
-// 127.0.0.1 only. Close it when done.
+// 127.0.0.1 only, unless ListenOn gives other addresses. Close it when done.
 func NewCluster(opts ...ClusterOption) (*Cluster, error) {
 	cfg := clusterConfig{brokers: defaultBrokers}
 	for i, o := range opts {
@@ -96,6 +97,9 @@ func NewCluster(opts ...ClusterOption) (*Cluster, error) {
 	advertised, err := cfg.resolveAdvertised()
 	if err != nil {
 		return nil, fmt.Errorf("kafkanattest: NewCluster: %w", err)
+	}
+	if n := len(cfg.listenOn); n > 1 && n != len(advertised) {
+		return nil, fmt.Errorf("kafkanattest: NewCluster: ListenOn gave %d addresses for %d brokers; give one address, or one per broker", n, len(advertised))
 	}
 
 	c := &Cluster{
@@ -114,10 +118,14 @@ func NewCluster(opts ...ClusterOption) (*Cluster, error) {
 				created+1, len(advertised))
 		}
 		// kfake asks for "127.0.0.1:<port>"; refuse anything else so a
-		// broker can never listen beyond loopback.
-		host, _, err := net.SplitHostPort(address)
+		// broker can never listen beyond loopback or the addresses
+		// ListenOn checked.
+		host, port, err := net.SplitHostPort(address)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 			return nil, fmt.Errorf("kafkanattest: kfake asked to listen on %q, want a loopback address", address)
+		}
+		if ip := cfg.listenIP(created); ip != "" {
+			address = net.JoinHostPort(ip, port)
 		}
 		ln, err := net.Listen(network, address)
 		if err != nil {
@@ -196,6 +204,18 @@ func (cfg *clusterConfig) resolveAdvertised() ([]string, error) {
 	return append([]string(nil), cfg.advertise...), nil
 }
 
+// listenIP returns the address broker i listens on when ListenOn was
+// given, or "" for kfake's 127.0.0.1.
+func (cfg *clusterConfig) listenIP(i int) string {
+	switch {
+	case len(cfg.listenOn) == 0:
+		return ""
+	case len(cfg.listenOn) == 1:
+		return cfg.listenOn[0]
+	}
+	return cfg.listenOn[i]
+}
+
 // validateHostPort accepts what kfake can advertise: a non-empty host and a
 // numeric port in 1..65535.
 func validateHostPort(addr string) error {
@@ -235,9 +255,10 @@ func (c *Cluster) Advertised() []string {
 	return append([]string(nil), c.advertised...)
 }
 
-// Addrs returns the real loopback address ("127.0.0.1:port") each broker
-// listens on, in node order. Use one as the bootstrap (seed) address.
-// After MoveBroker it reports the broker's new address.
+// Addrs returns the real address each broker listens on ("127.0.0.1:port",
+// or on an address given to ListenOn), in node order. Use one as the
+// bootstrap (seed) address. After MoveBroker it reports the broker's new
+// address.
 func (c *Cluster) Addrs() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

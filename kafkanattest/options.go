@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -62,6 +63,60 @@ func Ports(ports ...int) ClusterOption {
 		}
 		c.ports = list
 	}
+}
+
+// ListenOn makes the brokers listen on the given IP addresses instead of
+// 127.0.0.1: broker i on ips[i], or every broker on ips[0] when one address
+// is given. It is for tests that run a cluster inside a Linux network
+// namespace, where each broker has an address of its own; Ports still
+// chooses the ports (brokers on different addresses may share one). Only
+// loopback addresses and the ranges tests may use in namespaces they build
+// are accepted: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 (RFC 5737)
+// and fd00::/8, so a broker can never listen on a network that reaches
+// beyond the machine. MoveBroker still moves a broker to a 127.0.0.1 port.
+//
+//	kafkanattest.NewCluster(kafkanattest.ListenOn("198.51.100.11", "198.51.100.12", "198.51.100.13"))
+func ListenOn(ips ...string) ClusterOption {
+	list := append([]string(nil), ips...)
+	return func(c *clusterConfig) {
+		if len(list) == 0 {
+			c.errs = append(c.errs, errors.New("ListenOn(): no addresses given"))
+			return
+		}
+		for i, s := range list {
+			if err := checkListenIP(s); err != nil {
+				c.errs = append(c.errs, fmt.Errorf("ListenOn: address %d %q: %w", i+1, s, err))
+				return
+			}
+		}
+		c.listenOn = list
+	}
+}
+
+// testRanges are the networks, besides loopback, that ListenOn accepts.
+var testRanges = []netip.Prefix{
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("fd00::/8"),
+}
+
+// checkListenIP accepts an IP literal that is loopback or in testRanges.
+func checkListenIP(s string) error {
+	ip, err := netip.ParseAddr(s)
+	if err != nil || ip.Zone() != "" {
+		return errors.New("not an IP address (want an address such as 198.51.100.11, without a port)")
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return nil
+	}
+	for _, p := range testRanges {
+		if p.Contains(ip) {
+			return nil
+		}
+	}
+	return errors.New("not loopback and not in a test range (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, fd00::/8)")
 }
 
 // TLS makes every broker serve TLS with cfg (its certificates name what
