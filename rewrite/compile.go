@@ -136,6 +136,23 @@ func checkWord(s string, mode wordMode, what string) (int, string) {
 	return 0, ""
 }
 
+// CheckRouteName reports whether name can be written as a route name in a
+// rule ("via NAME"): a word of the rule language that is not a keyword
+// ("via", "deny") and not a route URL. Package dialer and kafkanat.Route
+// accept exactly these names for the routes an application provides.
+func CheckRouteName(name string) error {
+	if strings.Contains(name, "://") {
+		return fmt.Errorf("route name %q looks like a URL; names may not contain \"://\"", redactRoute(name))
+	}
+	if off, msg := checkWord(name, modeRoute, "route name"); msg != "" {
+		if off > 0 {
+			return fmt.Errorf("route name %q: %s (at byte %d)", name, msg, off+1)
+		}
+		return fmt.Errorf("route name %q: %s", name, msg)
+	}
+	return nil
+}
+
 // checkRoute validates a route name; off locates the problem in it. No
 // message shows more of a URL than redactRoute does.
 func checkRoute(name string) (int, string) {
