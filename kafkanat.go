@@ -56,15 +56,18 @@ var (
 func InfoOf(c net.Conn) (ConnInfo, bool) { return dialer.InfoOf(c) }
 
 // New returns a DialFunc that rewrites and routes every address by opts.
-// It never panics: if the options are invalid, every dial returns the
-// error (matching ErrConfig), so a misconfigured client fails at its first
-// dial with the reason. Use NewDialer to get the error up front, and to
-// Close what ssh:// routes hold open (with New, their SSH connection lives
-// as long as the program).
+// It never panics: if the options are invalid, every dial fails with a
+// *DialError whose cause is the configuration error (matching ErrConfig),
+// so a misconfigured client fails at its first dial with the reason. Such
+// an error is not a *net.OpError, so that clients do not retry it. Use
+// NewDialer to get the error up front, and to Close what ssh:// routes
+// hold open (with New, their SSH connection lives as long as the program).
 func New(opts ...Option) DialFunc {
 	d, err := NewDialer(opts...)
 	if err != nil {
-		return func(context.Context, string, string) (net.Conn, error) { return nil, err }
+		return func(_ context.Context, _, address string) (net.Conn, error) {
+			return nil, &DialError{Address: address, Err: err}
+		}
 	}
 	return d.DialContext
 }

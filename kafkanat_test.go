@@ -108,8 +108,10 @@ func TestNewReturnsConfigErrorAtEveryDial(t *testing.T) {
 			dial := kafkanat.New(tc.opts...)
 			for range 2 {
 				_, derr := dial.Dial("tcp", "127.0.0.1:1")
-				if !errors.Is(derr, kafkanat.ErrConfig) || derr.Error() != err.Error() {
-					t.Fatalf("dial: %v; want %v", derr, err)
+				var de *kafkanat.DialError
+				want := "kafkanat: dial 127.0.0.1:1: " + strings.TrimPrefix(err.Error(), "kafkanat: ")
+				if !errors.Is(derr, kafkanat.ErrConfig) || !errors.As(derr, &de) || derr.Error() != want {
+					t.Fatalf("dial: %v; want a DialError %q", derr, want)
 				}
 				var op *net.OpError
 				if errors.As(derr, &op) {

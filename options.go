@@ -81,8 +81,9 @@ func Rules(text string) Option {
 	})
 }
 
-// Via sets the default route, overriding the default of "direct": the
-// route of rules without "via" and of addresses no rule matched. route is
+// Via sets the default route, overriding the default of "direct" (and the
+// route and NO_PROXY of an earlier FromEnvironment): the route of rules
+// without "via" and of addresses no rule matched. route is
 // "direct", a URL (socks5://[user:pass@]host:port, socks5h://...,
 // http://[user:pass@]host:port, https://..., ssh://user[:pass]@host:22?key=PATH)
 // or a name given with Route. Several routes, comma-separated, are tried in
@@ -91,27 +92,33 @@ func Rules(text string) Option {
 //	kafkanat.Via("socks5://gateway:1080")
 func Via(route string) Option {
 	return optionFunc(func(c *config) {
-		var refs []string
-		for _, ref := range strings.Split(route, ",") {
-			ref = strings.TrimSpace(ref)
+		refs := rewrite.SplitRouteList(route)
+		for _, ref := range refs {
 			if ref == "" {
-				c.err = fmt.Errorf("Via(%q): empty route", redactRoutes(route))
+				c.err = fmt.Errorf("Via(%q): empty route", rewrite.RedactRouteList(route))
 				return
 			}
-			refs = append(refs, ref)
 		}
 		c.cfg.Via = refs
+		// The environment's NO_PROXY belongs to its ALL_PROXY: a route
+		// given later replaces both.
+		c.cfg.NoProxy = ""
 	})
 }
 
 // Route names a route the application already has (a tailnet, a
 // Kubernetes port-forward, a test network, another proxy) so that rules
-// and Via can use it by name. The name may not be "direct", contain
-// "://", white space, ",", ";" or "#".
+// and Via can use it by name. A name is valid exactly when a rule can use
+// it: a word of the rule language (no white space, ",", ";", "#" or "=>"),
+// not "via", "deny" or "direct", and not a URL (see dialer.CheckRouteName).
 //
 //	kafkanat.Route("portforward", pf), kafkanat.Rules("*.svc.cluster.local via portforward")
 func Route(name string, d proxy.ContextDialer) Option {
 	return optionFunc(func(c *config) {
+		if err := dialer.CheckRouteName(name); err != nil {
+			c.err = fmt.Errorf("Route(%q): %w", name, err)
+			return
+		}
 		if _, dup := c.cfg.Routes[name]; dup {
 			c.err = fmt.Errorf("Route(%q): the name is given twice", name)
 			return
@@ -166,8 +173,11 @@ func TLS(cfg *tls.Config) Option {
 	})
 }
 
-// DialTimeout bounds each route attempt (connect, proxy handshake and TLS),
-// overriding the default of 10s. It also bounds Dial, which has no context
+// DialTimeout bounds a whole dial (Lookup, every route attempt with its
+// connect, proxy handshake and TLS), overriding the default of 10s; a
+// context deadline that comes sooner wins. The routes of a rule share the
+// time: a route that hangs delays the next by at most 300ms (see
+// dialer.Dialer.DialContext). It also bounds Dial, which has no context
 // (sarama does not apply its Net.DialTimeout to a proxy dialer).
 func DialTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
@@ -188,14 +198,23 @@ func Logger(l *slog.Logger) Option {
 // Hook sends an event to h after every route attempt and when every
 // connection closes, for metrics (Prometheus, OpenTelemetry, expvar)
 // without kafkanat depending on them. dialer.HookFuncs builds one from
-// functions. The Dialer's Stats method keeps the same counters per route.
+// functions. Several Hook options add up: each hook gets every event, in
+// the order given. The Dialer's Stats method keeps the same counters per
+// route.
 func Hook(h dialer.Hook) Option {
 	return optionFunc(func(c *config) {
 		if h == nil {
 			c.err = errors.New("Hook: hook is nil")
 			return
 		}
-		c.cfg.Hook = h
+		switch prev := c.cfg.Hook.(type) {
+		case nil:
+			c.cfg.Hook = h
+		case dialer.Hooks:
+			c.cfg.Hook = append(prev[:len(prev):len(prev)], h)
+		default:
+			c.cfg.Hook = dialer.Hooks{prev, h}
+		}
 	})
 }
 
@@ -228,7 +247,7 @@ func RulesFile(path string) Option {
 // as in net/http), ".zone" or "*.zone", IP addresses, CIDR blocks, or "*",
 // each optionally with ":port". With ALL_PROXY unset it changes nothing.
 // The variables are read when the options are applied; a later Via
-// overrides the route.
+// replaces both the route and the NO_PROXY list.
 func FromEnvironment() Option {
 	return optionFunc(func(c *config) {
 		name, raw := lookupEnv("ALL_PROXY", "all_proxy")
@@ -260,7 +279,3 @@ func lookupEnv(names ...string) (name, value string) {
 	}
 	return names[0], ""
 }
-
-// redactRoutes hides the passwords of a comma-separated route list, also
-// of a URL whose password holds a ",".
-func redactRoutes(routes string) string { return rewrite.RedactRouteList(routes) }

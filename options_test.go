@@ -124,3 +124,61 @@ func TestHookOption(t *testing.T) {
 	}
 	configError(t, kafkanat.Hook(nil))
 }
+
+// A Via after FromEnvironment replaces the environment's route and its
+// NO_PROXY list together.
+func TestViaAfterFromEnvironmentDropsNoProxy(t *testing.T) {
+	t.Setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+	t.Setenv("NO_PROXY", ".corp.invalid")
+	if got, want := explain(t, "db.corp.invalid:5432", kafkanat.FromEnvironment()).String(), "db.corp.invalid:5432: no rule: dialed directly"; got != want {
+		t.Errorf("with the environment: %q, want %q", got, want)
+	}
+	if got, want := explain(t, "db.corp.invalid:5432", kafkanat.FromEnvironment(), kafkanat.Via("http://127.0.0.1:3128")).String(), "db.corp.invalid:5432: no rule: dialed via http://127.0.0.1:3128"; got != want {
+		t.Errorf("after a later Via: %q, want %q", got, want)
+	}
+}
+
+// A name is accepted by Route exactly when a rule can use it.
+func TestRouteNameUsableInRules(t *testing.T) {
+	a := testnet.Echo(t)
+	for _, name := range []string{"a=>b", "via", "deny", "direct", "a b", "a,b", "gw://x", ""} {
+		err := configError(t, kafkanat.Route(name, testnet.DialFunc(nil)))
+		if !strings.Contains(err.Error(), "Route(") {
+			t.Errorf("Route(%q): %v, want an error naming the option", name, err)
+		}
+	}
+	dial := kafkanat.New(kafkanat.Route("k8s.port-forward", &countingRoute{}), kafkanat.Rules("x.invalid:1 => "+a+" via k8s.port-forward"))
+	if got := info(t, dial, "x.invalid:1").Route; got != "k8s.port-forward" {
+		t.Errorf("route %q, want k8s.port-forward", got)
+	}
+}
+
+// Hook options add up.
+func TestHooksCombine(t *testing.T) {
+	a := testnet.Echo(t)
+	var first, second, third int
+	dial := kafkanat.New(kafkanat.Map("x.invalid:1", a),
+		kafkanat.Hook(dialer.HookFuncs{Dial: func(dialer.DialEvent) { first++ }}),
+		kafkanat.Hook(dialer.HookFuncs{Dial: func(dialer.DialEvent) { second++ }}),
+		kafkanat.Hook(dialer.HookFuncs{Dial: func(dialer.DialEvent) { third++ }}))
+	c, err := dial.Dial("tcp", "x.invalid:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if first != 1 || second != 1 || third != 1 {
+		t.Errorf("hooks saw %d, %d and %d dials, want 1 each", first, second, third)
+	}
+}
+
+// A password holding "," in a Via list is neither split nor shown.
+func TestViaPasswordWithComma(t *testing.T) {
+	dec := explain(t, "b.invalid:9092", kafkanat.Via("socks5://u:s3c,r3t@127.0.0.1:1080, direct"))
+	if got, want := strings.Join(dec.Routes, " | "), "socks5://u:xxxxx@127.0.0.1:1080 | direct"; got != want {
+		t.Errorf("routes %q, want %q", got, want)
+	}
+	err := configError(t, kafkanat.Via("socks5://u:s3c,r3t@127.0.0.1:1080,"))
+	if strings.Contains(err.Error(), "s3c") || strings.Contains(err.Error(), "r3t") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}

@@ -52,7 +52,7 @@ func (d *Dialer) decide(ctx context.Context, network, address string) (decision,
 		return dec, nil
 	}
 	if d.lookup != nil {
-		target, ok, err := d.lookup(ctx, address)
+		target, ok, err := d.callLookup(ctx, address)
 		if err != nil {
 			return decision{}, &Error{Address: address, RuleText: "Lookup", Err: fmt.Errorf("the Lookup function failed: %w", err)}
 		}
@@ -178,17 +178,41 @@ func completeTarget(target, address string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// hintFor suggests a rule when an address no rule matched does not resolve.
+// callLookup calls the Lookup function, returning when ctx ends even if
+// the function does not: a registry that stalls must not hold a dial past
+// its deadline (the call then finishes in the background).
+func (d *Dialer) callLookup(ctx context.Context, address string) (string, bool, error) {
+	type result struct {
+		target string
+		ok     bool
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		target, ok, err := d.lookup(ctx, address)
+		done <- result{target, ok, err}
+	}()
+	select {
+	case r := <-done:
+		return r.target, r.ok, r.err
+	case <-ctx.Done():
+		return "", false, fmt.Errorf("it did not return before the dial's deadline: %w", context.Cause(ctx))
+	}
+}
+
+// hintFor suggests a rule when an address no rule matched could not be
+// resolved: the name does not exist, no DNS server answered, or the lookup
+// timed out. The wording holds in every case.
 func hintFor(address string, err error) string {
 	var dns *net.DNSError
-	if !errors.As(err, &dns) || !dns.IsNotFound {
+	if !errors.As(err, &dns) {
 		return ""
 	}
 	host, _, splitErr := net.SplitHostPort(address)
 	if splitErr != nil {
 		return ""
 	}
-	hint := fmt.Sprintf("%s does not resolve here and no rule matched it: add a rule such as %q", host, address+" => HOST:PORT")
+	hint := fmt.Sprintf("%s could not be resolved here and no rule matched it: add a rule such as %q", host, address+" => HOST:PORT")
 	if i := strings.IndexByte(host, '.'); i > 0 && i < len(host)-1 {
 		hint += fmt.Sprintf(" or %q", "*"+host[i:]+" via socks5://GATEWAY:1080")
 	}

@@ -17,8 +17,13 @@ import (
 	"github.com/kafkanat/kafkanat/rewrite"
 )
 
-// DefaultDialTimeout bounds each route attempt when Config.DialTimeout is zero.
+// DefaultDialTimeout bounds a whole dial when Config.DialTimeout is zero.
 const DefaultDialTimeout = 10 * time.Second
+
+// DefaultFallbackDelay is how long a route attempt runs alone before the
+// next route of the rule starts beside it, when Config.FallbackDelay is
+// zero. It is net.Dialer's delay between IPv6 and IPv4 attempts.
+const DefaultFallbackDelay = 300 * time.Millisecond
 
 // Config configures a Dialer. The zero value is valid: no rules, every
 // address dialed directly with DefaultDialTimeout.
@@ -35,13 +40,14 @@ type Config struct {
 
 	// Via lists the default routes, tried in order, for rules without
 	// "via" and for addresses no rule matched: "direct", a route URL
-	// (socks5://, socks5h://, http://, https://) or a name from Routes.
-	// Empty means direct.
+	// (socks5://, socks5h://, http://, https://, ssh://) or a name from
+	// Routes. Empty means direct.
 	Via []string
 
 	// Routes are routes the application provides, by name, usable in
-	// rules ("via NAME") and in Via. A name may not contain white space,
-	// ",", ";", "#" or "://", and may not be "direct".
+	// rules ("via NAME") and in Via. A name is valid exactly when a rule
+	// can use it (see CheckRouteName): a word of the rule language, not a
+	// keyword, not a URL and not "direct".
 	Routes map[string]proxy.ContextDialer
 
 	// Strict refuses addresses that no rule (and no Lookup) matched with
@@ -53,10 +59,20 @@ type Config struct {
 	// dialed, not the rewritten target) is verified and sent as SNI.
 	TLS *tls.Config
 
-	// DialTimeout bounds each route attempt, TLS handshake included, also
-	// when Dial is called without a context. Zero means
+	// DialTimeout bounds a whole dial: Lookup, every route attempt, proxy
+	// handshakes and TLS, also when Dial is called without a context. A
+	// context deadline that comes sooner wins. Zero means
 	// DefaultDialTimeout; negative is invalid.
 	DialTimeout time.Duration
+
+	// FallbackDelay is how long one route attempt runs alone before the
+	// next route of the rule starts beside it (the first to connect wins;
+	// the others are cancelled, or closed if they connected too), so that
+	// a route that hangs does not use up the dial's time. It is shortened
+	// so that every route starts within the dial's time. Zero means
+	// DefaultFallbackDelay; negative means each route starts only when the
+	// one before it has failed.
+	FallbackDelay time.Duration
 
 	// Logger receives a Debug record per dial decision and a Warn record
 	// per failed dial. Nil means silent.
@@ -75,7 +91,7 @@ type Config struct {
 	NoProxy string
 
 	// Hook, if not nil, is called after every route attempt and when every
-	// connection closes.
+	// connection closes. Hooks combines several.
 	Hook Hook
 }
 
@@ -95,8 +111,10 @@ type Dialer struct {
 	strict        bool
 	tls           *tls.Config
 	timeout       time.Duration
+	fallback      time.Duration // < 0: no staggered start
 	log           *slog.Logger
 	hook          Hook
+	closed        atomic.Bool
 }
 
 var _ proxy.ContextDialer = (*Dialer)(nil)
@@ -114,7 +132,7 @@ func newDialer(cfg Config) (*Dialer, error) {
 		return nil, fmt.Errorf("DialTimeout %v is negative", cfg.DialTimeout)
 	}
 	for name, r := range cfg.Routes {
-		if err := checkRouteName(name); err != nil {
+		if err := CheckRouteName(name); err != nil {
 			return nil, err
 		}
 		if r == nil {
@@ -130,16 +148,20 @@ func newDialer(cfg Config) (*Dialer, error) {
 		direct = directDialer()
 	}
 	d := &Dialer{
-		routes:  newRouteSet(direct, cfg.Routes),
-		noProxy: np,
-		lookup:  cfg.Lookup,
-		strict:  cfg.Strict,
-		timeout: cfg.DialTimeout,
-		log:     cfg.Logger,
-		hook:    cfg.Hook,
+		routes:   newRouteSet(direct, cfg.Routes),
+		noProxy:  np,
+		lookup:   cfg.Lookup,
+		strict:   cfg.Strict,
+		timeout:  cfg.DialTimeout,
+		fallback: cfg.FallbackDelay,
+		log:      cfg.Logger,
+		hook:     cfg.Hook,
 	}
 	if d.timeout == 0 {
 		d.timeout = DefaultDialTimeout
+	}
+	if d.fallback == 0 {
+		d.fallback = DefaultFallbackDelay
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -147,45 +169,41 @@ func newDialer(cfg Config) (*Dialer, error) {
 	if cfg.TLS != nil {
 		d.tls = cfg.TLS.Clone()
 	}
+	rs := d.routes.resolver()
 	for _, ref := range cfg.Via {
-		r, err := d.routes.resolve(strings.TrimSpace(ref))
+		r, err := rs.resolve(strings.TrimSpace(ref))
 		if err != nil {
-			d.routes.close()
+			rs.abort()
 			return nil, fmt.Errorf("Via(%q): %w", rewrite.RouteRef{Name: ref}.String(), err)
 		}
 		d.defaultRoutes = append(d.defaultRoutes, r)
 	}
 	if len(d.defaultRoutes) == 0 {
-		d.defaultRoutes = []*route{d.routes.direct}
+		d.defaultRoutes = d.routes.directOnly
 	}
+	rs.commit(d.defaultRoutes)
 	if err := d.setRules(cfg.Rules); err != nil {
-		d.routes.close()
+		d.routes.releaseAll()
 		return nil, err
 	}
 	return d, nil
 }
 
-// Close releases what the Dialer's route URLs hold open (the SSH
-// connection of an ssh:// route). Connections already made stay open; a
-// later dial over a closed route fails. Routes the application gave in
-// Config.Routes are the application's to close.
+// errClosed is the error of dials and SetRules after Close.
+var errClosed = fmt.Errorf("the dialer is closed: %w", net.ErrClosed)
+
+// Close ends the Dialer for good: later dials fail with an error matching
+// net.ErrClosed. Connections already made stay open, over every route; an
+// ssh:// route's SSH connection closes once the last connection made
+// through it has closed. Routes the application gave in Config.Routes are
+// the application's to close. Close is safe to call more than once.
 func (d *Dialer) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.routes.close()
-}
-
-func checkRouteName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("route name is empty")
-	case name == "direct":
-		return errors.New(`route name "direct" is reserved for the direct route`)
-	case strings.Contains(name, "://"):
-		return fmt.Errorf("route name %q looks like a URL; names may not contain \"://\"", name)
-	case strings.ContainsAny(name, " \t\r\n,;#"):
-		return fmt.Errorf("route name %q may not contain white space, ',', ';' or '#'", name)
+	if d.closed.Swap(true) {
+		return nil
 	}
+	d.routes.releaseAll()
 	return nil
 }
 
@@ -196,77 +214,219 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 }
 
 // DialContext rewrites address by the rules and dials the result over
-// the rule's routes, in order, until one connects. If the context expires
-// before the connection is complete, an error is returned. Once
-// successfully connected, any expiration of the context will not affect
-// the connection.
+// the rule's routes until one connects. If the context expires before the
+// connection is complete, an error is returned. Once successfully
+// connected, any expiration of the context will not affect the
+// connection.
 //
-// Every error is an *Error; a refused address matches ErrNoRoute.
+// The dial timeout bounds the whole dial, Lookup included; a context
+// deadline that comes sooner wins. The routes share that time: each route
+// attempt runs alone for the fallback delay (300ms by default, less when
+// the time left is short), then the next route starts beside it, and a
+// route that fails makes the next start at once; the first to connect
+// wins. So with "via a, b" and a caller deadline of 5s, a route a that
+// hangs costs b only the fallback delay. A route whose last attempt failed
+// is tried after the healthy ones until its backoff (1s, doubling to 30s)
+// expires; a rule whose routes are all failing still tries them all.
+//
+// Every error is an *Error naming each route attempt and why it failed; a
+// refused address matches ErrNoRoute.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	start := time.Now()
-	dec, err := d.decide(ctx, network, address)
-	if err != nil {
-		d.logFailure(ctx, err.(*Error), start)
-		return nil, err
+	if d.closed.Load() {
+		return nil, d.failed(ctx, &Error{Address: address, Err: errClosed}, start)
 	}
-	if d.log.Enabled(ctx, slog.LevelDebug) {
-		d.log.LogAttrs(ctx, slog.LevelDebug, "kafkanat: dial",
-			slog.String("address", address), slog.String("target", dec.target),
-			slog.Int("rule", dec.rule), slog.String("rule_text", dec.ruleText),
-			slog.String("route", names(dec.routes)))
-	}
-	var errs []error
-	for _, r := range dec.routes {
-		info := Info{Address: address, Target: dec.target, Rule: dec.rule, RuleText: dec.ruleText, Route: r.name}
-		c, err := d.attempt(ctx, network, info, r)
-		if err == nil {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	for {
+		dec, err := d.decide(ctx, network, address)
+		if err != nil {
+			return nil, d.failed(ctx, err.(*Error), start)
+		}
+		if d.log.Enabled(ctx, slog.LevelDebug) {
+			d.log.LogAttrs(ctx, slog.LevelDebug, "kafkanat: dial",
+				slog.String("address", address), slog.String("target", dec.target),
+				slog.Int("rule", dec.rule), slog.String("rule_text", dec.ruleText),
+				slog.String("route", names(dec.routes)))
+		}
+		base := Info{Address: address, Target: dec.target, Rule: dec.rule, RuleText: dec.ruleText}
+		c, tried, stale := d.race(ctx, network, base, byHealth(dec.routes, time.Now()))
+		if c != nil {
 			return c, nil
 		}
-		errs = append(errs, err)
+		if stale && ctx.Err() == nil && !d.closed.Load() {
+			continue // a new table released a route of the old one: decide again
+		}
+		e := &Error{Address: address, Target: dec.target, Rule: dec.rule, RuleText: dec.ruleText, Route: names(dec.routes)}
+		if len(tried) == 1 {
+			e.Err = tried[0].err
+		} else {
+			errs := make([]error, len(tried))
+			for i := range tried {
+				errs[i] = &tried[i]
+			}
+			e.Err = routeErrors(errs)
+		}
+		if dec.rule == 0 && dec.ruleText == noRule {
+			e.hint = hintFor(address, e.Err)
+		}
+		return nil, d.failed(ctx, e, start)
+	}
+}
+
+var (
+	// errAbandoned cancels the attempts still running when another route
+	// has connected.
+	errAbandoned = errors.New("another route connected first")
+	// errNotTried stands for a route the dial had no time left to start.
+	errNotTried = errors.New("not tried: the dial's time ran out")
+	// errReleased stands for a route a new rule table (or Close) released
+	// during the dial.
+	errReleased = errors.New("the route was released by a new rule table or Close")
+)
+
+// race dials over routes (in the order given) until one connects, with
+// staggered starts (see DialContext). It returns the connection, or the
+// failure of every route in the order they started; stale reports that a
+// route was released before it could start.
+func (d *Dialer) race(ctx context.Context, network string, base Info, routes []*route) (c net.Conn, tried []routeError, stale bool) {
+	info := func(r *route) Info { i := base; i.Route = r.name; return i }
+	if len(routes) == 1 {
+		// One route, the common case: no goroutine.
+		r := routes[0]
+		if !r.acquire() {
+			return nil, []routeError{{route: r.name, err: errReleased}}, true
+		}
+		c, _, err := d.attempt(ctx, network, info(r), r)
+		r.done()
+		if err != nil {
+			return nil, []routeError{{route: r.name, err: err}}, false
+		}
+		return c, nil, false
+	}
+
+	actx, abandon := context.WithCancelCause(ctx)
+	defer abandon(errAbandoned)
+	type result struct {
+		i  int
+		c  net.Conn
+		kc *Conn
+		e  error
+	}
+	results := make(chan result, len(routes))
+	errs := make([]error, len(routes))
+	next, pending := 0, 0
+	launch := func() {
+		i := next
+		next++
+		r := routes[i]
 		if ctx.Err() != nil {
+			errs[i] = errNotTried
+			return
+		}
+		if !r.acquire() {
+			errs[i], stale = errReleased, true
+			return
+		}
+		pending++
+		go func() {
+			c, kc, err := d.attempt(actx, network, info(r), r)
+			r.done()
+			results <- result{i, c, kc, err}
+		}()
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		for pending == 0 && next < len(routes) {
+			launch()
+		}
+		if pending == 0 {
 			break
 		}
-	}
-	e := &Error{Address: address, Target: dec.target, Rule: dec.rule, RuleText: dec.ruleText, Route: names(dec.routes)}
-	if len(errs) == 1 {
-		e.Err = errs[0]
-	} else {
-		for i := range errs {
-			errs[i] = &routeError{route: dec.routes[i].name, err: errs[i]}
+		var tick <-chan time.Time
+		if next < len(routes) && d.fallback > 0 {
+			timer.Reset(d.stagger(ctx, len(routes)-next))
+			tick = timer.C
 		}
-		e.Err = routeErrors(errs)
+		select {
+		case res := <-results:
+			pending--
+			if res.e == nil {
+				abandon(errAbandoned)
+				// Attempts still running end at once; one that connects
+				// anyway is closed.
+				go func(pending int) {
+					for range pending {
+						if l := <-results; l.kc != nil {
+							l.kc.abort()
+						}
+					}
+				}(pending)
+				return res.c, nil, false
+			}
+			errs[res.i] = res.e
+			if next < len(routes) {
+				launch()
+			}
+		case <-tick:
+			launch()
+		}
 	}
-	if dec.rule == 0 && dec.ruleText == noRule {
-		e.hint = hintFor(address, e.Err)
+	for i, err := range errs {
+		tried = append(tried, routeError{route: routes[i].name, err: err})
 	}
-	d.logFailure(ctx, e, start)
-	return nil, e
+	return nil, tried, stale
+}
+
+// stagger is the fallback delay, shortened so that the routes not yet
+// started (left) all start before the dial's deadline.
+func (d *Dialer) stagger(ctx context.Context, left int) time.Duration {
+	delay := d.fallback
+	if deadline, ok := ctx.Deadline(); ok {
+		delay = min(delay, time.Until(deadline)/time.Duration(left+1))
+	}
+	return max(delay, 0)
 }
 
 // attempt dials info.Target over one route and runs TLS if configured,
-// bounded by the dial timeout, and accounts for it in the route's stats
-// and the hook.
-func (d *Dialer) attempt(ctx context.Context, network string, info Info, r *route) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
+// bounded by ctx, and accounts for it in the route's stats, its health and
+// the hook. kc is the connection before TLS, to abort it.
+func (d *Dialer) attempt(ctx context.Context, network string, info Info, r *route) (c net.Conn, kc *Conn, err error) {
 	start := time.Now()
 	raw, err := r.d.DialContext(ctx, network, info.Target)
-	var c net.Conn
+	if err == nil && raw == nil {
+		err = errors.New("the route returned neither a connection nor an error")
+	}
 	if err == nil {
-		kc := newConn(raw, info, &r.stats, d.hook)
+		kc = newConn(raw, info, &r.stats, d.hook)
 		c = kc
 		if d.tls != nil {
 			if c, err = d.handshake(ctx, kc, info.Address); err != nil {
 				kc.abort()
+				kc = nil
 			}
 		}
 	}
 	elapsed := time.Since(start)
+	switch cause := context.Cause(ctx); {
+	case err == nil:
+		r.health.ok()
+	case cause == errAbandoned && d.fallback > 0 && elapsed >= d.fallback:
+		// Another route connected while this one had not within the
+		// fallback delay: it is too slow to be tried first next time.
+		r.health.failed(time.Now())
+	case cause == errAbandoned, errors.Is(cause, context.Canceled):
+		// Not the route's failure: another route won at once, or the
+		// caller gave up.
+	default:
+		r.health.failed(time.Now())
+	}
 	r.stats.dialed(elapsed, err)
 	if d.hook != nil {
 		d.hook.DialDone(DialEvent{Info: info, Duration: elapsed, Err: err})
 	}
-	return c, err
+	return c, kc, err
 }
 
 // handshake runs TLS over c, verifying the advertised host.
@@ -287,15 +447,17 @@ func (d *Dialer) handshake(ctx context.Context, c net.Conn, address string) (net
 	return tc, nil
 }
 
-func (d *Dialer) logFailure(ctx context.Context, e *Error, start time.Time) {
+// failed logs a failed dial and returns its error.
+func (d *Dialer) failed(ctx context.Context, e *Error, start time.Time) error {
 	if !d.log.Enabled(ctx, slog.LevelWarn) {
-		return
+		return e
 	}
 	d.log.LogAttrs(ctx, slog.LevelWarn, "kafkanat: dial failed",
 		slog.String("address", e.Address), slog.String("target", e.Target),
 		slog.Int("rule", e.Rule), slog.String("rule_text", e.RuleText),
 		slog.String("route", e.Route), slog.Duration("duration", time.Since(start)),
 		slog.String("error", e.Error()))
+	return e
 }
 
 // routeError is one route's failure among several.

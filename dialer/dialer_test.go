@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -346,7 +347,42 @@ func TestErrorMessageAndOpError(t *testing.T) {
 }
 
 func TestUnresolvableNameSuggestsRule(t *testing.T) {
-	d := newDialer(t, dialer.Config{})
+	t.Run("no such host", func(t *testing.T) { checkSuggestsRule(t, nil) })
+	// A DNS server that cannot be reached, as in an isolated network: the
+	// hint is the same, and the message says what the resolver said.
+	unreachable := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: "udp", Err: syscall.ECONNREFUSED}
+	}}
+	t.Run("no DNS server", func(t *testing.T) { checkSuggestsRule(t, unreachable) })
+	// One that reads the question and never answers: the dial's deadline
+	// ends the dial (the resolver's own lookup ends when the test closes
+	// the server's side).
+	var mu sync.Mutex
+	var servers []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range servers {
+			c.Close()
+		}
+	})
+	silent := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		client, server := net.Pipe()
+		mu.Lock()
+		servers = append(servers, server)
+		mu.Unlock()
+		go io.Copy(io.Discard, server)
+		return client, nil
+	}}
+	t.Run("DNS timeout", func(t *testing.T) { checkSuggestsRule(t, silent) })
+}
+
+func checkSuggestsRule(t *testing.T, resolver *net.Resolver) {
+	cfg := dialer.Config{DialTimeout: 200 * time.Millisecond}
+	if resolver != nil {
+		cfg.Direct = &net.Dialer{Resolver: resolver}
+	}
+	d := newDialer(t, cfg)
 	_, err := d.Dial("tcp", "b1.kafka.internal.invalid:9092")
 	if err == nil {
 		t.Fatal("Dial of an unresolvable name succeeded, want an error")
@@ -359,7 +395,7 @@ func TestUnresolvableNameSuggestsRule(t *testing.T) {
 	if want := "kafkanat: dial b1.kafka.internal.invalid:9092 via direct (no rule matched): "; !strings.HasPrefix(msg, want) {
 		t.Errorf("Dial: got error %q, want one that starts with %q", msg, want)
 	}
-	if want := `b1.kafka.internal.invalid does not resolve here and no rule matched it: add a rule such as "b1.kafka.internal.invalid:9092 => HOST:PORT" or "*.kafka.internal.invalid via socks5://GATEWAY:1080"`; !strings.Contains(msg, want) {
+	if want := `b1.kafka.internal.invalid could not be resolved here and no rule matched it: add a rule such as "b1.kafka.internal.invalid:9092 => HOST:PORT" or "*.kafka.internal.invalid via socks5://GATEWAY:1080"`; !strings.Contains(msg, want) {
 		t.Errorf("Dial: got error %q, want one containing %q", msg, want)
 	}
 	checkDialOpError(t, err)
@@ -450,7 +486,11 @@ func TestConfigErrors(t *testing.T) {
 			`kafkanat: route name "direct" is reserved for the direct route`},
 		{"nil route", dialer.Config{Routes: map[string]proxy.ContextDialer{"x": nil}}, `kafkanat: route "x": dialer is nil`},
 		{"name with comma", dialer.Config{Routes: map[string]proxy.ContextDialer{"a,b": stalling{}}},
-			`kafkanat: route name "a,b" may not contain white space, ',', ';' or '#'`},
+			`kafkanat: route name "a,b": unexpected "," in route name (at byte 2)`},
+		{"name a rule cannot use", dialer.Config{Routes: map[string]proxy.ContextDialer{"a=>b": stalling{}}},
+			`kafkanat: route name "a=>b": unexpected "=>" in route name (at byte 2)`},
+		{"keyword name", dialer.Config{Routes: map[string]proxy.ContextDialer{"via": stalling{}}},
+			`kafkanat: route name "via": route name cannot be the keyword "via"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := dialer.New(tc.cfg)

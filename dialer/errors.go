@@ -26,7 +26,7 @@ var (
 type configError struct{ err error }
 
 // Error is the reason with the library's name in front.
-func (e *configError) Error() string { return "kafkanat: " + e.err.Error() }
+func (e *configError) Error() string        { return "kafkanat: " + e.err.Error() }
 func (e *configError) Unwrap() error        { return e.err }
 func (e *configError) Is(target error) bool { return target == ErrConfig }
 
@@ -46,10 +46,11 @@ func ConfigError(err error) error {
 // naming the address the client asked for, where the rules sent it, over
 // which route, because of which rule, and why it failed.
 //
-// errors.As(err, &opErr) with opErr a *net.OpError always succeeds with
-// opErr.Op == "dial": Kafka clients (franz-go above all) retry dial errors
-// only when they find one. When the cause carries no such OpError, As
-// provides one whose Err is the cause.
+// errors.As(err, &opErr) with opErr a *net.OpError succeeds with
+// opErr.Op == "dial" for every failure but an invalid configuration:
+// Kafka clients (franz-go above all) retry dial errors only when they find
+// one, and a configuration error must fail fast instead. When the cause
+// carries no such OpError, As provides one whose Err is the cause.
 type Error struct {
 	Address string // the address the client dialed (bootstrap or advertised)
 	Target  string // the address after rewriting; equal to Address when nothing rewrote it
@@ -124,7 +125,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // that clients classify every kafkanat dial failure as a dial error.
 func (e *Error) As(target any) bool {
 	p, ok := target.(**net.OpError)
-	if !ok {
+	if !ok || errors.Is(e.Err, ErrConfig) {
 		return false
 	}
 	var op *net.OpError
@@ -152,6 +153,9 @@ func reason(err error, routeName string) string {
 	}
 	if re, ok := err.(*iroute.Error); ok && re.Route == routeName {
 		return re.Reason()
+	}
+	if ce, ok := err.(*configError); ok {
+		return ce.err.Error() // the Error message says "kafkanat: " already
 	}
 	return err.Error()
 }

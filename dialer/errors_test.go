@@ -41,8 +41,7 @@ func TestRouteErrorMessage(t *testing.T) {
 	}
 }
 
-// Messages from package rewrite, which begin with the library's name,
-// and malformed addresses read once too.
+// Messages from package rewrite and malformed addresses read once too.
 func TestErrorMessagesFromRules(t *testing.T) {
 	d := newDialer(t, dialer.Config{Rules: rules(t, "a.invalid:{p} => b.invalid:{p+70000}")})
 	for _, tc := range []struct{ address, want string }{

@@ -3,13 +3,14 @@ package dialer
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/proxy"
 
+	iroute "github.com/kafkanat/kafkanat/internal/route"
 	"github.com/kafkanat/kafkanat/rewrite"
 	"github.com/kafkanat/kafkanat/socks"
 	"github.com/kafkanat/kafkanat/tunnel"
@@ -18,110 +19,217 @@ import (
 // route is one way to carry a connection: direct, a proxy URL, or a route
 // the application named.
 type route struct {
-	name  string // as shown in errors, logs and Info: credentials redacted
-	d     proxy.ContextDialer
-	stats routeStats
+	key    string // "direct", the Route name, or the URL's canonical form (credentials kept: never shown)
+	name   string // as shown in errors, logs and Info: credentials redacted
+	d      proxy.ContextDialer
+	owned  bool // built from a URL: the Dialer shuts it down when no table names it
+	stats  routeStats
+	health health
+
+	mu       sync.Mutex
+	inflight int  // dials using the route now
+	released bool // no table names it any more (or the Dialer closed)
+	shut     bool // shutdown has been called
 }
 
-// routeSet resolves route references ("direct", URLs, names) to routes,
-// building each distinct URL's route once.
+// acquire marks a dial as using r; it fails once r is released, so that
+// the dial decides again with the table in use.
+func (r *route) acquire() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.released {
+		return false
+	}
+	r.inflight++
+	return true
+}
+
+// done ends a dial's use of r, shutting r down if it was the last user of
+// a released route.
+func (r *route) done() {
+	r.mu.Lock()
+	r.inflight--
+	shut := r.released && r.inflight == 0 && !r.shut
+	r.shut = r.shut || shut
+	r.mu.Unlock()
+	if shut {
+		r.shutdown()
+	}
+}
+
+// release marks r as named by no table; it is shut down once no dial
+// uses it. Connections already made over it stay open.
+func (r *route) release() {
+	r.mu.Lock()
+	r.released = true
+	shut := r.inflight == 0 && !r.shut
+	r.shut = r.shut || shut
+	r.mu.Unlock()
+	if shut {
+		r.shutdown()
+	}
+}
+
+// shutdown stops a route built from a URL: an ssh:// route closes its SSH
+// connection once the connections made through it have closed. Proxy
+// routes hold nothing open between dials; routes the application named
+// are the application's.
+func (r *route) shutdown() {
+	if s, ok := r.d.(interface{ Shutdown() error }); ok && r.owned {
+		s.Shutdown()
+	}
+}
+
+// routeSet resolves route references ("direct", URLs, names) to routes.
+// Routes are keyed by their canonical form, so one proxy written two ways
+// is one route (and one SSH connection).
 type routeSet struct {
 	direct     *route
 	directOnly []*route // the direct route as a route list
 	named      map[string]proxy.ContextDialer
-	built      map[string]*route // by reference as written
+	live       map[string]*route // by key: the routes the Dialer's tables and defaults name
 }
 
 func newRouteSet(direct proxy.ContextDialer, named map[string]proxy.ContextDialer) *routeSet {
 	s := &routeSet{
-		direct: &route{name: "direct", d: direct},
+		direct: &route{key: "direct", name: "direct", d: direct},
 		named:  named,
-		built:  map[string]*route{},
+		live:   map[string]*route{},
 	}
+	s.live["direct"] = s.direct
 	s.directOnly = []*route{s.direct}
 	return s
 }
 
-// all returns every distinct route: direct and those built so far.
+// all returns the live routes.
 func (s *routeSet) all() []*route {
-	seen := map[*route]bool{s.direct: true}
-	out := []*route{s.direct}
-	for _, r := range s.built {
-		if !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
+	out := make([]*route, 0, len(s.live))
+	for _, r := range s.live {
+		out = append(out, r)
 	}
 	return out
 }
 
-// close closes the routes built from URLs that hold resources.
-func (s *routeSet) close() error {
-	var errs []error
-	for ref, r := range s.built {
-		if _, named := s.named[ref]; named {
-			continue
-		}
-		if c, ok := r.d.(io.Closer); ok {
-			if err := c.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("route %s: %w", r.name, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
+// resolver resolves references for one new table: routes it builds stay
+// out of the set until commit, so that a table that fails leaves nothing
+// behind.
+type resolver struct {
+	s     *routeSet
+	fresh map[string]*route
+	used  map[*route]bool
+}
+
+func (s *routeSet) resolver() *resolver {
+	return &resolver{s: s, fresh: map[string]*route{}, used: map[*route]bool{}}
 }
 
 // resolve returns the route ref names, or an error that says what is
 // wrong with it (the caller adds where it was written).
-func (s *routeSet) resolve(ref string) (*route, error) {
-	if r, ok := s.built[ref]; ok {
-		return r, nil
-	}
-	r, err := s.build(ref)
+func (rs *resolver) resolve(ref string) (*route, error) {
+	key, u, err := rs.s.key(ref)
 	if err != nil {
 		return nil, err
 	}
-	s.built[ref] = r
+	r, ok := rs.s.live[key]
+	if !ok {
+		r, ok = rs.fresh[key]
+	}
+	if !ok {
+		if r, err = rs.s.build(key, ref, u); err != nil {
+			return nil, err
+		}
+		rs.fresh[key] = r
+	}
+	rs.used[r] = true
 	return r, nil
 }
 
-func (s *routeSet) build(ref string) (*route, error) {
-	if ref == "direct" {
-		return s.direct, nil
+// commit adds the routes built for the new table to the set and releases
+// those that neither it nor keep uses.
+func (rs *resolver) commit(keep ...[]*route) {
+	for _, rl := range keep {
+		for _, r := range rl {
+			rs.used[r] = true
+		}
 	}
-	if d, ok := s.named[ref]; ok {
-		return &route{name: ref, d: d}, nil
+	for k, r := range rs.fresh {
+		rs.s.live[k] = r
+	}
+	for k, r := range rs.s.live {
+		if !rs.used[r] && r != rs.s.direct {
+			delete(rs.s.live, k)
+			r.release()
+		}
+	}
+}
+
+// abort shuts down the routes built for a table that failed.
+func (rs *resolver) abort() {
+	for _, r := range rs.fresh {
+		r.release()
+	}
+}
+
+// releaseAll releases every route, for Close.
+func (s *routeSet) releaseAll() {
+	for k, r := range s.live {
+		delete(s.live, k)
+		r.release()
+	}
+}
+
+// key returns the key of ref and, for a route URL, the parsed URL.
+func (s *routeSet) key(ref string) (string, *url.URL, error) {
+	if ref == "direct" {
+		return "direct", nil, nil
+	}
+	if _, ok := s.named[ref]; ok {
+		return ref, nil, nil
 	}
 	if !strings.Contains(ref, "://") {
-		return nil, fmt.Errorf("unknown route %q: not \"direct\", a route URL, or a name given with Route", ref)
+		return "", nil, fmt.Errorf("unknown route %q: not \"direct\", a route URL, or a name given with Route", rewrite.RouteRef{Name: ref}.String())
 	}
 	u, err := url.Parse(ref)
 	if err != nil {
 		// url.Parse quotes the input, password included: say only what kind of URL failed.
-		return nil, fmt.Errorf("route URL %q does not parse", rewrite.RouteRef{Name: ref}.String())
+		return "", nil, fmt.Errorf("route URL %q does not parse", rewrite.RouteRef{Name: ref}.String())
 	}
+	return iroute.Key(u), u, nil
+}
+
+func (s *routeSet) build(key, ref string, u *url.URL) (*route, error) {
+	if u == nil {
+		return &route{key: key, name: ref, d: s.named[ref]}, nil
+	}
+	var d interface {
+		proxy.ContextDialer
+		String() string
+	}
+	var err error
 	switch strings.ToLower(u.Scheme) {
 	case "socks5", "socks5h":
-		d, err := socks.New(u, s.direct.d)
-		if err != nil {
-			return nil, err
-		}
-		return &route{name: d.String(), d: d}, nil
+		d, err = socks.New(u, s.direct.d)
 	case "http", "https":
-		d, err := tunnel.NewHTTP(u, s.direct.d, nil)
-		if err != nil {
-			return nil, err
-		}
-		return &route{name: d.String(), d: d}, nil
+		d, err = tunnel.NewHTTP(u, s.direct.d, nil)
 	case "ssh":
-		d, err := tunnel.NewSSH(u, s.direct.d)
-		if err != nil {
-			return nil, err
-		}
-		return &route{name: d.String(), d: d}, nil
+		d, err = tunnel.NewSSH(u, s.direct.d)
 	default:
 		return nil, fmt.Errorf("route %s: unsupported scheme %q (use socks5, socks5h, http, https or ssh)", u.Redacted(), u.Scheme)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return &route{key: key, name: d.String(), d: d, owned: true}, nil
+}
+
+// CheckRouteName reports whether name can name a route the application
+// provides (Config.Routes, kafkanat.Route): a word the rule language reads
+// as a route name (see rewrite.CheckRouteName), other than "direct".
+func CheckRouteName(name string) error {
+	if name == "direct" {
+		return errors.New(`route name "direct" is reserved for the direct route`)
+	}
+	return rewrite.CheckRouteName(name)
 }
 
 // names returns the display names of rs, comma-separated.

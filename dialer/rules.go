@@ -18,7 +18,8 @@ type ruleState struct {
 	text   []string   // by rule index - 1, credentials redacted
 }
 
-// setRules compiles rules, resolves their routes and installs them.
+// setRules compiles rules, resolves their routes and installs them; the
+// routes no table or default names any more are released.
 func (d *Dialer) setRules(rules []rewrite.Rule) error {
 	table, err := rewrite.Compile(rules)
 	if err != nil {
@@ -26,27 +27,36 @@ func (d *Dialer) setRules(rules []rewrite.Rule) error {
 	}
 	compiled := table.Rules()
 	st := &ruleState{table: table, routes: make([][]*route, len(compiled)), text: make([]string, len(compiled))}
+	rs := d.routes.resolver()
 	for i := range compiled {
 		rule := &compiled[i]
 		st.text[i] = rule.String()
 		for _, ref := range rule.Routes {
-			r, err := d.routes.resolve(ref.Name)
+			r, err := rs.resolve(ref.Name)
 			if err != nil {
+				rs.abort()
 				return &rewrite.SyntaxError{Source: rule.Source, Line: ref.Line, Col: ref.Col, Msg: err.Error()}
 			}
 			st.routes[i] = append(st.routes[i], r)
 		}
 	}
 	d.rules.Store(st)
+	rs.commit(d.defaultRoutes)
 	return nil
 }
 
 // SetRules replaces the whole rule table atomically. Connections already
-// open are untouched; the next dial uses the new table. On error (matching
-// ErrConfig, naming the rule) the table in use stays as it was.
+// open are untouched; the next dial uses the new table. Routes the new
+// table and the defaults no longer name are released: an ssh:// route's
+// SSH connection closes once the connections made through it have closed.
+// On error (matching ErrConfig, naming the rule) the table in use stays as
+// it was. After Close it fails with an error matching net.ErrClosed.
 func (d *Dialer) SetRules(rules []rewrite.Rule) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed.Load() {
+		return errClosed
+	}
 	return ConfigError(d.setRules(rules))
 }
 

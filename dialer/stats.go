@@ -22,6 +22,10 @@ type RouteStats struct {
 	BytesRead    uint64 // read by the client from connections over the route
 	BytesWritten uint64 // written by the client to connections over the route
 	DialLatency  Latency
+	// Unhealthy reports a route whose last attempt failed: until
+	// HealthyAt, dials try it after the healthy routes of their rule.
+	Unhealthy bool
+	HealthyAt time.Time // zero when healthy
 }
 
 // Latency summarises the durations of a route's dial attempts (connect,
@@ -135,15 +139,21 @@ func quantile(counts *[latencyBuckets]uint64, n uint64, q float64) time.Duration
 	return 0
 }
 
-// Stats returns the counters of every route the Dialer has used or may
-// use: direct, the default routes, and those its rules name.
+// Stats returns the counters of the live routes: direct, the default
+// routes, and those the rules in use name. A route a new table released
+// is no longer listed.
 func (d *Dialer) Stats() Stats {
 	d.mu.Lock()
 	routes := d.routes.all()
 	d.mu.Unlock()
 	out := Stats{Routes: make([]RouteStats, 0, len(routes))}
+	now := time.Now()
 	for _, r := range routes {
-		out.Routes = append(out.Routes, r.stats.snapshot(r.name))
+		rs := r.stats.snapshot(r.name)
+		if until := r.health.downUntil(); now.Before(until) {
+			rs.Unhealthy, rs.HealthyAt = true, until
+		}
+		out.Routes = append(out.Routes, rs)
 	}
 	sort.Slice(out.Routes, func(i, j int) bool { return out.Routes[i].Route < out.Routes[j].Route })
 	return out
@@ -172,6 +182,23 @@ type CloseEvent struct {
 	Open         time.Duration // how long it was open
 	BytesRead    uint64
 	BytesWritten uint64
+}
+
+// Hooks is a Hook that passes every event to each of its hooks, in order.
+type Hooks []Hook
+
+// DialDone calls DialDone of each hook.
+func (hs Hooks) DialDone(e DialEvent) {
+	for _, h := range hs {
+		h.DialDone(e)
+	}
+}
+
+// ConnClosed calls ConnClosed of each hook.
+func (hs Hooks) ConnClosed(e CloseEvent) {
+	for _, h := range hs {
+		h.ConnClosed(e)
+	}
 }
 
 // HookFuncs is a Hook made of functions; a nil field ignores its events.

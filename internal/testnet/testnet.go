@@ -122,6 +122,43 @@ func Sink(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// Blackhole starts a loopback listener that accepts every conn and then
+// neither reads, writes nor closes it until the test ends, as a proxy or
+// broker whose host stopped answering would, and returns its address.
+func Blackhole(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
 // ConnectByHand opens an HTTP CONNECT tunnel to target through the proxy
 // at proxyAddr the way a program without kafkanat would: dial the proxy,
 // write the request, read the reply. Benchmarks compare routes with it.
