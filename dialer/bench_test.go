@@ -399,3 +399,45 @@ func BenchmarkConnPaired(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFailoverBlackholed measures issue 9's target for route health:
+// with "via a, b" and route a blackholed (a SOCKS5 proxy address that
+// accepts and never answers), once a has failed, a dial must cost no more
+// than 1.2x a dial over b alone. Each iteration dials both ways, the order
+// swapped every iteration, through a SOCKS5 server to a sink (b), and
+// reports both ns per dial and their ratio (via a, b / via b).
+func BenchmarkFailoverBlackholed(b *testing.B) {
+	target := testnet.Sink(b)
+	socks, err := testkit.NewSOCKS5Server()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { socks.Close() })
+	hole := "socks5://" + testnet.Blackhole(b)
+	failover := benchDialer(b, "t.invalid:1 => "+target+" via "+hole+", "+socks.URL())
+	alone := benchDialer(b, "t.invalid:1 => "+target+" via "+socks.URL())
+	ctx := context.Background()
+	// The first dial finds the blackhole (it waits the fallback delay).
+	c, err := failover.DialContext(ctx, "tcp", "t.invalid:1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.Close()
+	dials := [2]*dialer.Dialer{alone, failover}
+	var spent [2]time.Duration
+	i := 0
+	for b.Loop() {
+		for j := range 2 {
+			v := (i + j) % 2
+			start := time.Now()
+			c, err := dials[v].DialContext(ctx, "tcp", "t.invalid:1")
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+			spent[v] += time.Since(start)
+		}
+		i++
+	}
+	reportPair(b, "via-b", "via-a-b", spent, i)
+}

@@ -226,8 +226,11 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 // route that fails makes the next start at once; the first to connect
 // wins. So with "via a, b" and a caller deadline of 5s, a route a that
 // hangs costs b only the fallback delay. A route whose last attempt failed
-// is tried after the healthy ones until its backoff (1s, doubling to 30s)
-// expires; a rule whose routes are all failing still tries them all.
+// is tried after the healthy ones; once its backoff (1s, doubling to 30s)
+// expires, a dial probes it in the background (one attempt, closed at once
+// if it connects) while going on over the healthy route, and a route whose
+// probe connects is first again. A rule whose routes are all failing still
+// tries them all. Dialer.Stats shows which routes are failing.
 //
 // Every error is an *Error naming each route attempt and why it failed; a
 // refused address matches ErrNoRoute.
@@ -250,7 +253,11 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 				slog.String("route", names(dec.routes)))
 		}
 		base := Info{Address: address, Target: dec.target, Rule: dec.rule, RuleText: dec.ruleText}
-		c, tried, stale := d.race(ctx, network, base, byHealth(dec.routes, time.Now()))
+		routes, probe := plan(dec.routes, time.Now())
+		for _, r := range probe {
+			d.probe(network, base, r)
+		}
+		c, tried, stale := d.race(ctx, network, base, routes)
 		if c != nil {
 			return c, nil
 		}

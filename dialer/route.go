@@ -1,6 +1,7 @@
 package dialer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -26,11 +27,25 @@ type route struct {
 	stats  routeStats
 	health health
 
+	// ctx ends (gone is called) when the route is released, to stop its
+	// probes.
+	ctx  context.Context
+	gone context.CancelFunc
+
 	mu       sync.Mutex
 	inflight int  // dials using the route now
 	released bool // no table names it any more (or the Dialer closed)
 	shut     bool // shutdown has been called
 }
+
+func newRoute(key, name string, d proxy.ContextDialer, owned bool) *route {
+	r := &route{key: key, name: name, d: d, owned: owned}
+	r.ctx, r.gone = context.WithCancel(context.Background())
+	return r
+}
+
+// releasedCtx ends when the route is released.
+func (r *route) releasedCtx() context.Context { return r.ctx }
 
 // acquire marks a dial as using r; it fails once r is released, so that
 // the dial decides again with the table in use.
@@ -60,6 +75,7 @@ func (r *route) done() {
 // release marks r as named by no table; it is shut down once no dial
 // uses it. Connections already made over it stay open.
 func (r *route) release() {
+	r.gone()
 	r.mu.Lock()
 	r.released = true
 	shut := r.inflight == 0 && !r.shut
@@ -92,7 +108,7 @@ type routeSet struct {
 
 func newRouteSet(direct proxy.ContextDialer, named map[string]proxy.ContextDialer) *routeSet {
 	s := &routeSet{
-		direct: &route{key: "direct", name: "direct", d: direct},
+		direct: newRoute("direct", "direct", direct, false),
 		named:  named,
 		live:   map[string]*route{},
 	}
@@ -199,7 +215,7 @@ func (s *routeSet) key(ref string) (string, *url.URL, error) {
 
 func (s *routeSet) build(key, ref string, u *url.URL) (*route, error) {
 	if u == nil {
-		return &route{key: key, name: ref, d: s.named[ref]}, nil
+		return newRoute(key, ref, s.named[ref], false), nil
 	}
 	var d interface {
 		proxy.ContextDialer
@@ -219,7 +235,7 @@ func (s *routeSet) build(key, ref string, u *url.URL) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &route{key: key, name: d.String(), d: d, owned: true}, nil
+	return newRoute(key, d.String(), d, true), nil
 }
 
 // CheckRouteName reports whether name can name a route the application

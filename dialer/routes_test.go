@@ -332,3 +332,60 @@ func TestLoserIsClosed(t *testing.T) {
 		}
 	}
 }
+
+// A failing route is probed in the background once its backoff expires,
+// and is first again once a probe connects; no dial waits for it.
+func TestRouteRecoversThroughProbe(t *testing.T) {
+	echo := testnet.Echo(t)
+	var down atomic.Bool
+	down.Store(true)
+	flaky := testnet.DialFunc(func(ctx context.Context, network, address string) (net.Conn, error) {
+		if down.Load() {
+			return nil, errors.New("tunnel down")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	})
+	rec := &attempts{}
+	d := newDialer(t, dialer.Config{
+		Rules:  rules(t, "a.invalid:1 => "+echo+" via flaky, direct"),
+		Routes: map[string]proxy.ContextDialer{"flaky": flaky},
+		Hook:   rec,
+	})
+	via := func() string {
+		t.Helper()
+		c, err := d.Dial("tcp", "a.invalid:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		info, _ := dialer.InfoOf(c)
+		return info.Route
+	}
+	if got := via(); got != "direct" {
+		t.Fatalf("first dial via %s, want direct after flaky failed", got)
+	}
+	down.Store(false)
+	rec.take()
+	if got := via(); got != "direct" {
+		t.Errorf("dial during the backoff via %s, want direct", got)
+	}
+	if got := rec.take(); len(got) != 1 {
+		t.Errorf("attempts during the backoff %q, want direct only", got)
+	}
+	time.Sleep(time.Second + 50*time.Millisecond) // the first backoff
+	if got := via(); got != "direct" {
+		t.Errorf("the dial that starts the probe went via %s, want direct", got)
+	}
+	eventually(t, "made flaky healthy", func() bool {
+		for _, r := range d.Stats().Routes {
+			if r.Route == "flaky" {
+				return !r.Unhealthy
+			}
+		}
+		return false
+	})
+	if got := via(); got != "flaky" {
+		t.Errorf("after a successful probe the dial went via %s, want flaky first again", got)
+	}
+}
