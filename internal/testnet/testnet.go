@@ -122,41 +122,12 @@ func Sink(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// Blackhole starts a loopback listener that accepts every conn and then
-// neither reads, writes nor closes it until the test ends, as a proxy or
-// broker whose host stopped answering would, and returns its address.
+// Blackhole starts a Server that accepts every conn and never answers
+// (it reads and discards until the test ends), as a proxy or broker whose
+// host stopped responding would, and returns its address.
 func Blackhole(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
+	return Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }).Addr()
 }
 
 // ConnectByHand opens an HTTP CONNECT tunnel to target through the proxy
