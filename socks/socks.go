@@ -124,10 +124,10 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 // what h observed on the wire rather than x/net's message texts.
 func (d *Dialer) handshakeError(ctx context.Context, h *handshakeConn, address string, err error) error {
 	cause := &proxyError{err: err, reply: -1}
-	e := route.NewError(ctx, d.name, "", cause)
+	e := route.NewError(ctx, d.name, "", cause).In(route.StageHandshake)
 	switch {
 	case h == nil:
-		e.Step = "cannot reach the proxy"
+		e.Stage, e.Step = route.StageConnect, "cannot reach the proxy"
 	case h.refused() && e.Context == nil:
 		e.Step = "the proxy could not connect to " + address
 		cause.reply = h.reply

@@ -139,7 +139,7 @@ func (d *HTTPDialer) DialContext(ctx context.Context, network, address string) (
 	}
 	raw, err := dialProxy(ctx, d.forward, d.proxyAddr)
 	if err != nil {
-		return nil, route.NewError(ctx, d.name, "cannot reach the proxy", err)
+		return nil, route.NewError(ctx, d.name, "cannot reach the proxy", err).In(route.StageConnect)
 	}
 	c, err := d.handshake(ctx, raw, target)
 	if err != nil {
@@ -159,7 +159,7 @@ func (d *HTTPDialer) handshake(ctx context.Context, raw net.Conn, target string)
 		return err
 	})
 	if err != nil {
-		return nil, route.NewError(ctx, d.name, step, err)
+		return nil, route.NewError(ctx, d.name, step, err).In(route.StageHandshake)
 	}
 	return c, nil
 }

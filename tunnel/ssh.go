@@ -199,16 +199,16 @@ func (d *SSHDialer) DialContext(ctx context.Context, network, address string) (n
 		var refused *ssh.OpenChannelError
 		switch {
 		case errors.As(err, &refused):
-			return nil, &route.Error{Route: d.name, Step: step, Err: &channelError{target: target, err: refused}}
+			return nil, &route.Error{Route: d.name, Stage: route.StageChannel, Step: step, Err: &channelError{target: target, err: refused}}
 		case route.ContextError(ctx) != nil:
-			return nil, route.NewError(ctx, d.name, step, err)
+			return nil, route.NewError(ctx, d.name, step, err).In(route.StageChannel)
 		}
 		// The connection is gone (the mux answers with io.EOF). A
 		// connection that served earlier dials may have died unnoticed:
 		// try once more on a new one.
 		s.kill()
 		if fresh || retried {
-			return nil, &route.Error{Route: d.name, Step: step,
+			return nil, &route.Error{Route: d.name, Stage: route.StageChannel, Step: step,
 				Err: fmt.Errorf("the SSH connection to the bastion was lost: %w", err)}
 		}
 	}
@@ -321,7 +321,7 @@ func (d *SSHDialer) session(ctx context.Context) (s *sshSession, fresh bool, err
 			select {
 			case <-a.done:
 			case <-ctx.Done():
-				return nil, false, &route.Error{Route: d.name, Step: "connect to the bastion",
+				return nil, false, &route.Error{Route: d.name, Stage: route.StageConnect, Step: "connect to the bastion",
 					Err: ctx.Err(), Context: ctx.Err()}
 			}
 			if a.err == nil {
@@ -376,13 +376,13 @@ func (d *SSHDialer) establish(ctx context.Context, a *sshAttempt) (*sshSession, 
 	}
 	cfg, offered, release, err := d.config(ctx)
 	if err != nil {
-		return nil, route.NewError(ctx, d.name, "prepare the SSH connection", err)
+		return nil, route.NewError(ctx, d.name, "prepare the SSH connection", err).In(route.StageHandshake)
 	}
 	defer release()
 
 	raw, err := dialProxy(ctx, d.forward, d.addr)
 	if err != nil {
-		return nil, route.NewError(ctx, d.name, "cannot reach the bastion", err)
+		return nil, route.NewError(ctx, d.name, "cannot reach the bastion", err).In(route.StageConnect)
 	}
 	d.mu.Lock()
 	if d.closed {
@@ -414,7 +414,7 @@ func (d *SSHDialer) establish(ctx context.Context, a *sshAttempt) (*sshSession, 
 		raw.Close()
 		key, keyOK := keys.result()
 		step, cause := d.explain(err, key, keyOK, offered)
-		return nil, route.NewError(ctx, d.name, step, cause)
+		return nil, route.NewError(ctx, d.name, step, cause).In(route.StageHandshake)
 	}
 	return &sshSession{
 		client: ssh.NewClient(conn, chans, reqs),

@@ -13,6 +13,9 @@ import (
 // The dialer builds its own message from the fields (see Reason).
 type Error struct {
 	Route string // the route, credentials redacted: socks5://alice:xxxxx@gw:1080
+	// Stage is the stage of the attempt that failed, empty when the dial
+	// did not start (a malformed target, a closed route).
+	Stage Stage
 	// Step is what failed: "cannot reach the proxy", "CONNECT host:port",
 	// "authenticate", ...
 	Step string
@@ -23,10 +26,27 @@ type Error struct {
 	Context error
 }
 
+// Stage is a stage of an attempt through a route; the values are those of
+// the dialer's public Stage constants.
+type Stage string
+
+// The stages of an attempt through a proxy route, in the order they run.
+const (
+	StageConnect   Stage = "TCP connect"     // reaching the proxy or bastion
+	StageHandshake Stage = "proxy handshake" // the proxy's protocol; the SSH handshake and authentication
+	StageChannel   Stage = "SSH channel"     // opening an SSH channel to the target
+)
+
 // NewError returns the *Error of a route named routeName whose step failed
 // with err, noting ctx's error if ctx has ended.
 func NewError(ctx context.Context, routeName, step string, err error) *Error {
 	return &Error{Route: routeName, Step: step, Err: err, Context: ContextError(ctx)}
+}
+
+// In sets the stage the failed step belongs to and returns e.
+func (e *Error) In(stage Stage) *Error {
+	e.Stage = stage
+	return e
 }
 
 func (e *Error) Error() string { return e.Route + ": " + e.Reason() }

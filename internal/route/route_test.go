@@ -230,6 +230,9 @@ func TestError(t *testing.T) {
 	if route.NewError(context.Background(), "r", "s", cause).Context != nil {
 		t.Error("a live context is noted as ended")
 	}
+	if e := route.NewError(context.Background(), "r", "s", cause); e.Stage != "" || e.In(route.StageChannel) != e || e.Stage != route.StageChannel {
+		t.Errorf("In(%q) left Stage %q", route.StageChannel, e.Stage)
+	}
 	past, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	if err := route.ContextError(past); err != context.DeadlineExceeded {
