@@ -240,7 +240,9 @@ func readReply(br *bufio.Reader, lr *io.LimitedReader) (*http.Response, error) {
 // refusal is the error for a reply other than 2xx.
 func (d *HTTPDialer) refusal(resp *http.Response) error {
 	e := &StatusError{StatusCode: resp.StatusCode, Status: resp.Proto + " " + resp.Status}
-	if resp.StatusCode == http.StatusProxyAuthRequired {
+	// Some proxies answer 401, meant for origin servers, where RFC 9110
+	// has 407: both say the credentials are missing or wrong.
+	if resp.StatusCode == http.StatusProxyAuthRequired || resp.StatusCode == http.StatusUnauthorized {
 		if d.user != "" {
 			e.hint = fmt.Sprintf("the proxy did not accept user %q", d.user)
 		} else {
@@ -259,7 +261,8 @@ type StatusError struct {
 }
 
 // Error quotes the proxy's status line (cut to a sane length) and, for 407
-// and similar replies, what to check.
+// and 401, what to check: the user the proxy did not accept, or that it
+// wants credentials.
 func (e *StatusError) Error() string {
 	status := e.Status
 	if len(status) > maxStatusText {

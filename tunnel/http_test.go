@@ -147,6 +147,26 @@ func TestDialHTTPProxyMissingCredentials(t *testing.T) {
 	}
 }
 
+// A proxy that answers 401 instead of 407 gets the same message: which
+// route, and which user it did not accept.
+func TestDialHTTPProxy401(t *testing.T) {
+	addr := startFakeProxy(t, nil, replyWith("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\n\r\n"))
+	for _, tc := range []struct{ url, want string }{
+		{"http://alice:s3cret@" + addr, fmt.Sprintf(`http://alice:xxxxx@%s: CONNECT %s: proxy replied "HTTP/1.1 401 Unauthorized" (the proxy did not accept user "alice")`, addr, hidden)},
+		{"http://" + addr, fmt.Sprintf(`http://%s: CONNECT %s: proxy replied "HTTP/1.1 401 Unauthorized" (the proxy requires credentials; give user:password in the route URL)`, addr, hidden)},
+	} {
+		c, err := newDialer(t, tc.url, nil, nil).DialContext(context.Background(), "tcp", hidden)
+		err = testnet.MustFail(t, c, err)
+		if err.Error() != tc.want {
+			t.Errorf("error = %q\nwant    %q", err, tc.want)
+		}
+		var se *tunnel.StatusError
+		if !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized {
+			t.Errorf("errors.As(%v, *StatusError) = %+v, want code 401", err, se)
+		}
+	}
+}
+
 func TestDialHTTPProxyBadGateway(t *testing.T) {
 	p := newHTTPProxy(t)
 	target := testnet.ClosedPort(t)
