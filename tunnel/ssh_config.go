@@ -117,7 +117,6 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 			return nil, bad("unknown query parameter %q (known: key, known_hosts, insecure_ignore_host_key)", k)
 		}
 	}
-	givenHostFiles := hostFiles // for String: the default is not shown
 	if insecure && len(hostFiles) > 0 {
 		return nil, bad("insecure_ignore_host_key=true and known_hosts contradict each other; give one")
 	}
@@ -171,7 +170,9 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 	if !insecure {
 		d.knownHosts = hostFiles
 	}
-	canonical.RawQuery = routeQuery(keyFiles, givenHostFiles, insecure)
+	// The name leaves the query out: file paths are noise in every error,
+	// log line and Stats entry, and the route is the user and the bastion.
+	canonical.RawQuery = ""
 	d.name = canonical.Redacted()
 	offeredText := strings.Join(offered, " and ")
 	d.config = func(ctx context.Context) (*ssh.ClientConfig, string, func(), error) {
@@ -239,9 +240,8 @@ func NewSSHConfig(addr string, cfg *ssh.ClientConfig, forward proxy.ContextDiale
 }
 
 // String returns the route URL with the password replaced by "xxxxx", the
-// port made explicit and the query as given (paths with "~" expanded), for
-// example ssh://alice:xxxxx@bastion:22 or
-// ssh://alice@bastion:22?key=/home/alice/.ssh/id_ed25519.
+// port made explicit and no query (key and known_hosts paths are left
+// out), for example ssh://alice:xxxxx@bastion:22 or ssh://alice@bastion:22.
 func (d *SSHDialer) String() string { return d.name }
 
 // GoString keeps %#v from printing credentials: it shows the redacted URL.
@@ -333,22 +333,6 @@ func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
 		}
 	}
 	return algos
-}
-
-// routeQuery is the query String shows: paths only, no secrets.
-func routeQuery(keys, knownHosts []string, insecure bool) string {
-	esc := strings.NewReplacer("%", "%25", "&", "%26", "#", "%23", "+", "%2B", " ", "%20", "=", "%3D")
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, "key="+esc.Replace(k))
-	}
-	for _, k := range knownHosts {
-		parts = append(parts, "known_hosts="+esc.Replace(k))
-	}
-	if insecure {
-		parts = append(parts, "insecure_ignore_host_key=true")
-	}
-	return strings.Join(parts, "&")
 }
 
 func expandHome(p string) (string, error) {

@@ -238,6 +238,8 @@ func TestSSHDefaultKnownHosts(t *testing.T) {
 	testnet.RoundTrip(t, sshDial(t, d, testnet.Echo(t)), "via ~/.ssh/known_hosts")
 }
 
+// String leaves the query out: key and known_hosts paths are noise in
+// every message that names the route.
 func TestSSHString(t *testing.T) {
 	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	_, key := newSSHKeyFile(t)
@@ -246,11 +248,11 @@ func TestSSHString(t *testing.T) {
 		want string
 	}{
 		{sshURL(url.UserPassword("alice", "s3cret"), b.Addr(), "known_hosts="+b.knownHosts),
-			"ssh://alice:xxxxx@" + b.Addr() + "?known_hosts=" + b.knownHosts},
+			"ssh://alice:xxxxx@" + b.Addr()},
 		{sshURL(url.User("alice"), b.Addr(), "insecure_ignore_host_key=true", "key="+key),
-			"ssh://alice@" + b.Addr() + "?key=" + key + "&insecure_ignore_host_key=true"},
+			"ssh://alice@" + b.Addr()},
 		{sshURL(url.UserPassword("alice", "s3cret"), "127.0.0.1", "known_hosts="+b.knownHosts),
-			"ssh://alice:xxxxx@127.0.0.1:22?known_hosts=" + b.knownHosts},
+			"ssh://alice:xxxxx@127.0.0.1:22"},
 	} {
 		d := newSSHDialer(t, tc.u, nil)
 		if got := d.String(); got != tc.want {
@@ -286,8 +288,8 @@ func TestSSHKey(t *testing.T) {
 	_, other := newSSHKeyFile(t)
 	d = newSSHDialer(t, sshURL(url.User("bob"), b.Addr(), "key="+other, "known_hosts="+b.knownHosts), nil)
 	err := sshDialErr(t, d, testnet.Echo(t))
-	want := fmt.Sprintf(`ssh://bob@%s?key=%s&known_hosts=%s: authenticate: bastion %s rejected user "bob" (offered public key %s)`,
-		b.Addr(), other, b.knownHosts, b.Addr(), other)
+	want := fmt.Sprintf(`ssh://bob@%s: authenticate: bastion %s rejected user "bob" (offered public key %s)`,
+		b.Addr(), b.Addr(), other)
 	if !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error %q\nwant prefix %q", err, want)
 	}
@@ -356,8 +358,8 @@ func TestSSHWrongPassword(t *testing.T) {
 	b := newSSHBastion(t, testkit.WithSSHPassword("alice", "s3cret"))
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "hunter2"), b.Addr(), "known_hosts="+b.knownHosts), nil)
 	err := sshDialErr(t, d, testnet.Echo(t))
-	want := fmt.Sprintf(`ssh://alice:xxxxx@%s?known_hosts=%s: authenticate: bastion %s rejected user "alice" (offered password): check the user name and its credentials`,
-		b.Addr(), b.knownHosts, b.Addr())
+	want := fmt.Sprintf(`ssh://alice:xxxxx@%s: authenticate: bastion %s rejected user "alice" (offered password): check the user name and its credentials`,
+		b.Addr(), b.Addr())
 	if err.Error() != want {
 		t.Errorf("error\n %q\nwant\n %q", err, want)
 	}
@@ -845,7 +847,7 @@ func TestSSHBastionUnreachable(t *testing.T) {
 	addr := testnet.ClosedPort(t)
 	d := newSSHDialer(t, sshURL(url.UserPassword("alice", "s3cret"), addr, "insecure_ignore_host_key=true"), nil)
 	err := sshDialErr(t, d, "127.0.0.1:9")
-	if !strings.HasPrefix(err.Error(), "ssh://alice:xxxxx@"+addr+"?insecure_ignore_host_key=true: cannot reach the bastion: ") {
+	if !strings.HasPrefix(err.Error(), "ssh://alice:xxxxx@"+addr+": cannot reach the bastion: ") {
 		t.Errorf("error %q", err)
 	}
 }
