@@ -5,8 +5,10 @@
 // every broker at the address the broker advertises. Outside the brokers'
 // network those addresses often do not resolve or do not route. kafkanat
 // is a dialer that sees every address the client dials, rewrites it by
-// rule, and carries the connection over the right route: direct, SOCKS5,
-// an HTTP CONNECT proxy, or any tunnel the application already has.
+// rule, and carries the connection over the right route: direct, a SOCKS5
+// proxy (socks5://, socks5h://), an HTTP CONNECT proxy (http://,
+// https://), an SSH bastion (ssh://), or any tunnel the application
+// already has.
 //
 // Plug it into a client with one line:
 //
@@ -23,9 +25,11 @@
 //	*.abc.us-west1.example.com => 10.128.0.5            # every broker name, port kept
 //	b{n}.kafka.internal:9092 => 203.0.113.10:{31090+n}  # one port per broker
 //	*.svc.cluster.local via socks5://gateway:1080       # names resolved by the proxy
+//	*.kafka.internal via ssh://kafka@bastion:22         # through an SSH bastion
 //	* deny                                              # nothing else
 //
-// Names travel unresolved to SOCKS5 and HTTP CONNECT proxies. With the TLS
+// Names travel unresolved to SOCKS5 and HTTP CONNECT proxies and SSH
+// bastions. With the TLS
 // option the broker's certificate is verified against the advertised name,
 // whatever the rule rewrote the address to. Dial errors (*DialError) name
 // the address, rule, target and route.

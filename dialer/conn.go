@@ -113,8 +113,12 @@ func (c *Conn) abort() {
 // LocalAddr implements net.Conn.
 func (c *Conn) LocalAddr() net.Addr { return c.c.LocalAddr() }
 
-// RemoteAddr implements net.Conn. It is the address of the route's peer:
-// the broker for a direct route, the proxy otherwise.
+// RemoteAddr implements net.Conn. It is what the route's connection
+// reports: the broker (the target) for a direct route; the proxy for a
+// SOCKS5 or HTTP CONNECT route, whose connection is the one to the proxy;
+// the target as dialed for an ssh:// route (a *net.TCPAddr when the target
+// is an IP address, otherwise a net.Addr whose String is its host:port,
+// unresolved); and for a named route, whatever its connection says.
 func (c *Conn) RemoteAddr() net.Addr { return c.c.RemoteAddr() }
 
 // SetDeadline implements net.Conn.

@@ -1,7 +1,7 @@
 // Package dialer is kafkanat's engine: for every address a Kafka client
 // dials it matches the rules (package rewrite), consults an optional
-// Lookup, picks the routes (direct, SOCKS5, HTTP CONNECT, or a route the
-// application names), dials them in order until one connects, optionally
+// Lookup, picks the routes (direct, SOCKS5, HTTP CONNECT, an SSH bastion,
+// or a route the application names), dials them in order until one connects, optionally
 // runs TLS verifying the advertised name, and returns a *Conn that records
 // how the connection was made.
 //
