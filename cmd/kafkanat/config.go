@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,8 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/kafkanat/kafkanat"
 	"github.com/kafkanat/kafkanat/dialer"
+	"github.com/kafkanat/kafkanat/rewrite"
 )
 
 // ruleFlags are the flags that build a kafkanat dialer: probe and explain
@@ -30,43 +31,57 @@ type ruleFlags struct {
 func (f *ruleFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.rules, "rules", "", "rules `TEXT` in the kafkanat rule language (\"a => b; c via socks5://gw:1080\")")
 	fs.StringVar(&f.rulesFile, "rules-file", "", "read the rules from `FILE`")
-	fs.StringVar(&f.via, "via", "", "default route `URL`: direct, socks5://, socks5h://, http://, https://; comma-separated routes are tried in order")
+	fs.StringVar(&f.via, "via", "", "default route `URL`: direct, socks5://, socks5h://, http://, https:// or ssh://; comma-separated routes are tried in order")
 	fs.BoolVar(&f.strict, "strict", false, "refuse addresses no rule matches instead of dialing them directly")
 }
 
-// options returns the kafkanat options the flags ask for.
-func (f *ruleFlags) options() ([]kafkanat.Option, error) {
-	if f.rules != "" && f.rulesFile != "" {
-		return nil, errors.New("give --rules or --rules-file, not both")
-	}
-	var opts []kafkanat.Option
-	if f.rules != "" {
-		opts = append(opts, kafkanat.Rules(f.rules))
-	}
-	if f.rulesFile != "" {
-		// Checked here so that the message names the flag, not the option.
-		if _, err := os.Stat(f.rulesFile); err != nil {
-			return nil, fmt.Errorf("--rules-file: %w", err)
+// config returns the dialer configuration the flags ask for. The
+// commands build it themselves, rather than through kafkanat's options, so
+// that probe can add the forward dialer and hook that time each stage.
+func (f *ruleFlags) config() (dialer.Config, error) {
+	var cfg dialer.Config
+	switch {
+	case f.rules != "" && f.rulesFile != "":
+		return cfg, errors.New("give --rules or --rules-file, not both")
+	case f.rules != "":
+		rs, err := rewrite.Parse("rules", f.rules)
+		if err != nil {
+			return cfg, err
 		}
-		opts = append(opts, kafkanat.RulesFile(f.rulesFile))
+		cfg.Rules = rs
+	case f.rulesFile != "":
+		text, err := os.ReadFile(f.rulesFile)
+		if err != nil {
+			return cfg, fmt.Errorf("--rules-file: %w", err)
+		}
+		rs, err := rewrite.Parse(f.rulesFile, string(text))
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Rules = rs
 	}
 	if f.via != "" {
-		opts = append(opts, kafkanat.Via(f.via))
+		cfg.Via = rewrite.SplitRouteList(f.via)
+		if slices.Contains(cfg.Via, "") {
+			return cfg, fmt.Errorf("--via %q: empty route", rewrite.RedactRouteList(f.via))
+		}
 	}
-	if f.strict {
-		opts = append(opts, kafkanat.Strict())
-	}
-	return opts, nil
+	cfg.Strict = f.strict
+	return cfg, nil
 }
 
-// newDialer builds the dialer for the flags plus extra options. Its
-// errors name what is wrong (for rules, the line and column).
-func (f *ruleFlags) newDialer(extra ...kafkanat.Option) (*dialer.Dialer, error) {
-	opts, err := f.options()
+// newDialer builds a dialer for cfg. Its error names what is wrong (for
+// a route, which one); the "kafkanat: " dialer.New puts in front is left
+// to the command, which names itself.
+func newDialer(cfg dialer.Config) (*dialer.Dialer, error) {
+	d, err := dialer.New(cfg)
 	if err != nil {
+		if reason := errors.Unwrap(err); reason != nil && errors.Is(err, dialer.ErrConfig) {
+			return nil, reason
+		}
 		return nil, err
 	}
-	return kafkanat.NewDialer(append(opts, extra...)...)
+	return d, nil
 }
 
 // connFlags are probe's flags for reaching the brokers: timeout, TLS and
@@ -85,7 +100,7 @@ type connFlags struct {
 }
 
 func (f *connFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "time allowed for the bootstrap and for each broker")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "time allowed for each dial (all its routes) and for the Kafka requests after it")
 	fs.BoolVar(&f.tls, "tls", false, "TLS to the brokers, verifying the advertised name (implied by the other --tls flags)")
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "trust the PEM certificates in `FILE` instead of the system's")
 	fs.StringVar(&f.tlsServerName, "tls-server-name", "", "verify and send `NAME` instead of the advertised host")
@@ -95,27 +110,28 @@ func (f *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.saslPasswordEnv, "sasl-password-env", "", "environment `VARIABLE` holding the SASL password")
 }
 
-// options returns the kafkanat options for the timeout and TLS.
-func (f *connFlags) options() ([]kafkanat.Option, error) {
+// apply sets the dial timeout and TLS of cfg as the flags ask.
+func (f *connFlags) apply(cfg *dialer.Config) error {
 	if f.timeout <= 0 {
-		return nil, fmt.Errorf("--timeout %v: must be positive", f.timeout)
+		return fmt.Errorf("--timeout %v: must be positive", f.timeout)
 	}
-	opts := []kafkanat.Option{kafkanat.DialTimeout(f.timeout)}
+	cfg.DialTimeout = f.timeout
 	if !f.tls && f.tlsCA == "" && f.tlsServerName == "" && !f.tlsInsecure {
-		return opts, nil
+		return nil
 	}
-	cfg := &tls.Config{ServerName: f.tlsServerName, InsecureSkipVerify: f.tlsInsecure}
+	tc := &tls.Config{ServerName: f.tlsServerName, InsecureSkipVerify: f.tlsInsecure}
 	if f.tlsCA != "" {
 		pem, err := os.ReadFile(f.tlsCA)
 		if err != nil {
-			return nil, fmt.Errorf("--tls-ca: %w", err)
+			return fmt.Errorf("--tls-ca: %w", err)
 		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate found", f.tlsCA)
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--tls-ca %s: no PEM certificate found", f.tlsCA)
 		}
 	}
-	return append(opts, kafkanat.TLS(cfg)), nil
+	cfg.TLS = tc
+	return nil
 }
 
 // mechanism returns the SASL mechanism the flags ask for, nil for none.

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,4 +114,48 @@ func TestExplainUsageExample(t *testing.T) {
 	for _, l := range lines(out) {
 		require.Contains(t, explainUsage, "\n    "+l+"\n")
 	}
+}
+
+func TestExplainJSON(t *testing.T) {
+	rules := "b{n}.abc.invalid:{p} => 10.128.0.5:{p}\n*.gw.invalid via socks5://app:hunter2@gateway.invalid:1080, ssh://app:pw@bastion.invalid:22?insecure_ignore_host_key=true\n*.blocked.invalid deny"
+	status, out, errOut := kn(t, "explain", "--json", "--rules", rules,
+		"b2.abc.invalid:9094", "x.gw.invalid:9092", "x.blocked.invalid:9092", "other.invalid:9092")
+	require.Equal(t, exitOK, status)
+	require.Empty(t, errOut)
+	require.NotContains(t, out, "hunter2")
+	var rep ExplainReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Equal(t, ExplainReport{OK: true, Addresses: []AddressDecision{
+		{Address: "b2.abc.invalid:9094", RuleDecision: RuleDecision{
+			Decision: "b2.abc.invalid:9094 => 10.128.0.5:9094 via direct (rule 1: b{n}.abc.invalid:{p} => 10.128.0.5:{p})",
+			Rule:     1, RuleText: "b{n}.abc.invalid:{p} => 10.128.0.5:{p}", Target: "10.128.0.5:9094", Routes: []string{"direct"}}},
+		{Address: "x.gw.invalid:9092", RuleDecision: RuleDecision{
+			Decision: "x.gw.invalid:9092 via socks5://app:xxxxx@gateway.invalid:1080, ssh://app:xxxxx@bastion.invalid:22 (rule 2: *.gw.invalid via socks5://app:xxxxx@gateway.invalid:1080, ssh://app:xxxxx@bastion.invalid:22?insecure_ignore_host_key=true)",
+			Rule:     2, RuleText: "*.gw.invalid via socks5://app:xxxxx@gateway.invalid:1080, ssh://app:xxxxx@bastion.invalid:22?insecure_ignore_host_key=true",
+			Target: "x.gw.invalid:9092", Routes: []string{"socks5://app:xxxxx@gateway.invalid:1080", "ssh://app:xxxxx@bastion.invalid:22"}}},
+		{Address: "x.blocked.invalid:9092", RuleDecision: RuleDecision{
+			Decision: "x.blocked.invalid:9092: refused by rule 3 (*.blocked.invalid deny)",
+			Rule:     3, RuleText: "*.blocked.invalid deny", Routes: []string{}, Refused: true}},
+		{Address: "other.invalid:9092", RuleDecision: RuleDecision{
+			Decision: "other.invalid:9092: no rule: dialed directly", RuleText: "no rule matched", Target: "other.invalid:9092", Routes: []string{"direct"}}},
+	}}, rep)
+
+	// The field names are probe's.
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &doc))
+	keys := func(v any) []string { return slices.Sorted(maps.Keys(v.(map[string]any))) }
+	require.Equal(t, []string{"addresses", "ok"}, keys(doc))
+	require.Equal(t, []string{"address", "decision", "error", "refused", "routes", "rule", "rule_text", "target"}, keys(doc["addresses"].([]any)[0]))
+	require.Contains(t, out, `"routes": []`, "a refused address has no route: an empty list, not null")
+
+	// A malformed address: the others are still explained, and the document says why.
+	status, out, errOut = kn(t, "explain", "--json", "no-port", "ok.invalid:9092")
+	require.Equal(t, exitUsage, status)
+	require.True(t, strings.HasPrefix(errOut, "kafkanat explain: no-port: "), errOut)
+	rep = ExplainReport{}
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.False(t, rep.OK)
+	require.Len(t, rep.Addresses, 2)
+	require.NotEmpty(t, rep.Addresses[0].Error)
+	require.Equal(t, "ok.invalid:9092: no rule: dialed directly", rep.Addresses[1].Decision)
 }

@@ -23,25 +23,30 @@ Usage:
   kafkanat help [probe|explain]
 
 probe dials the bootstrap address through the rules, fetches metadata, and
-checks every broker with an ApiVersions round trip over its own connection,
-printing one row per broker: node id, advertised address, rule, target,
-route, status, dial time and round-trip time. Exit status 0 only if every
-broker answered.
+checks every broker over its own connection: an ApiVersions round trip, and
+proof that the endpoint the rules reached is that broker (a rule that sends
+one broker's name to another's endpoint is reported by number). One row per
+broker: node id, advertised address, rule, target, route, status, dial time,
+round-trip time, and the time of each stage (name resolution, TCP connect,
+proxy handshake, SSH channel, TLS, SASL, Kafka requests); the stage that
+failed is named. Exit status 0 only if every broker answered as itself.
 
 explain prints, for each address, the rule, target and routes the rules
-give it, without dialing.
+give it, without dialing (--json for a document).
 
 Rule flags (probe and explain):
   --rules TEXT         rules in the kafkanat rule language ("a => b; c via socks5://gw:1080")
   --rules-file FILE    rules read from FILE (instead of --rules)
   --via URL            default route for rules without "via" and unmatched addresses:
-                       direct, socks5://[user:pass@]host:port, socks5h://, http://, https://;
+                       direct, socks5://[user:pass@]host:port, socks5h://, http://, https://,
+                       ssh://user[:pass]@host:22[?key=PATH&known_hosts=PATH];
                        several, comma-separated, are tried in order
   --strict             refuse addresses no rule matches instead of dialing them directly
 
 probe flags:
   --bootstrap HOST:PORT    the address to fetch metadata from (required)
-  --timeout D              time allowed for the bootstrap and for each broker (default 10s)
+  --timeout D              time allowed for each dial, all its routes together, and again
+                           for the Kafka requests once connected (default 10s)
   --tls                    TLS to the brokers, verifying the ADVERTISED name (implied by --tls-*)
   --tls-ca FILE            PEM certificates to trust instead of the system's
   --tls-server-name NAME   verify and send NAME instead of the advertised host
@@ -58,6 +63,9 @@ probe flags:
   --json                   print a JSON document instead of the table (fields are
                            documented in "go doc github.com/kafkanat/kafkanat/cmd/kafkanat")
 
+explain flags:
+  --json                   print a JSON document instead of one line per address
+
 Examples:
   # Brokers advertise names that resolve only inside a Kubernetes cluster:
   kafkanat probe --bootstrap 203.0.113.10:31090 \
@@ -68,14 +76,19 @@ Examples:
     --via socks5://gateway:1080 --tls --tls-ca ca.pem \
     --sasl-mechanism SCRAM-SHA-512 --sasl-user app --sasl-password-env KAFKA_PASSWORD
 
+  # Through an SSH bastion that resolves the brokers' names:
+  kafkanat probe --bootstrap kafka-0.kafka.internal:9092 \
+    --via 'ssh://kafka@bastion.example.com:22?key=~/.ssh/id_ed25519'
+
   # Which brokers need a rule, and what could it look like:
   kafkanat probe --bootstrap kafka.example.com:9092 --suggest
 
   # Where would these addresses go?
   kafkanat explain node1:9092 node2:9092 --rules 'node1:9092 => proxy:7092; node2:9092 => proxy:8092'
 
-Exit status: 0 all reachable; 1 the bootstrap or some broker unreachable;
-2 usage or configuration error.
+Exit status: 0 all reachable, each broker as itself; 1 the bootstrap or some
+broker unreachable, failing or answering as another broker; 2 usage or
+configuration error.
 `
 
 func main() {

@@ -55,12 +55,12 @@ func closedPort(t *testing.T) string {
 
 // row is one broker row of probe's table.
 type row struct {
-	node, advertised, rule, target, route, status, dial, rtt string
+	node, advertised, rule, target, route, status, dial, rtt, stages string
 }
 
 var (
 	cellSep  = regexp.MustCompile(`\s{2,}`)
-	duration = regexp.MustCompile(`^\d+(\.\d+)?(µs|ms|s)$`)
+	duration = regexp.MustCompile(`^(\d+(\.\d+)?(µs|ms|s)|<1µs)$`)
 )
 
 // table parses the broker table of probe's output, checking its header.
@@ -75,26 +75,60 @@ func table(t *testing.T, out string) []row {
 		}
 	}
 	require.NotEqual(t, -1, start, "no table in the output")
-	require.Equal(t, []string{"NODE", "ADVERTISED", "RULE", "TARGET", "ROUTE", "STATUS", "DIAL", "RTT"}, cellSep.Split(lines[start], -1))
+	require.Equal(t, []string{"NODE", "ADVERTISED", "RULE", "TARGET", "ROUTE", "STATUS", "DIAL", "RTT", "STAGES"}, cellSep.Split(lines[start], -1))
 	var rows []row
 	for _, l := range lines[start+1:] {
 		if l == "" {
 			break
 		}
 		c := cellSep.Split(strings.TrimRight(l, " "), -1)
-		require.Len(t, c, 8, "row %q", l)
-		rows = append(rows, row{c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]})
+		require.Len(t, c, 9, "row %q", l)
+		rows = append(rows, row{c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]})
 	}
 	return rows
 }
 
-// requireOK checks that r is a reachable broker's row.
-func requireOK(t *testing.T, r row, route string) {
+// requireOK checks that r is a reachable broker's row whose stages are
+// the given ones, each with a time.
+func requireOK(t *testing.T, r row, route string, stages ...string) {
 	t.Helper()
 	require.Equal(t, "ok", r.status, "node %s", r.node)
 	require.Equal(t, route, r.route, "node %s", r.node)
 	require.Regexp(t, duration, r.dial, "node %s dial time", r.node)
 	require.Regexp(t, duration, r.rtt, "node %s round-trip time", r.node)
+	requireStages(t, r.stages, stages...)
+}
+
+// requireStages checks that a STAGES cell (or a bootstrap "stages:" line)
+// lists the given stages, in order, each with a time. A stage ending in
+// "!" failed; "|" separates route attempts.
+func requireStages(t *testing.T, cell string, stages ...string) {
+	t.Helper()
+	var got []string
+	for _, attempt := range strings.Split(cell, " | ") {
+		if len(got) > 0 {
+			got = append(got, "|")
+		}
+		for _, s := range strings.Split(attempt, ", ") {
+			name, took, ok := strings.Cut(s, " ")
+			require.True(t, ok, "stage %q in %q has no time", s, cell)
+			require.Regexp(t, duration, took, "stage %q in %q", s, cell)
+			got = append(got, name)
+		}
+	}
+	require.Equal(t, stages, got, "stages %q", cell)
+}
+
+// bootstrapStages returns the stages line of the bootstrap.
+func bootstrapStages(t *testing.T, out string) string {
+	t.Helper()
+	for _, l := range lines(out) {
+		if s, ok := strings.CutPrefix(l, "  stages: "); ok {
+			return s
+		}
+	}
+	require.Fail(t, "no stages line for the bootstrap")
+	return ""
 }
 
 // lines returns the non-empty lines of s.
