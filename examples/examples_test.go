@@ -77,6 +77,7 @@ var keyLines = map[string][]string{
 	},
 	"franz-go": {
 		`^  connected b0\.kafka\.internal\.invalid:9092 => 127\.0\.0\.1:\d+ via direct \(rule 1: b0\.kafka\.internal\.invalid:9092 => 127\.0\.0\.1:\d+\)$`,
+		`^ping: the seed broker answered$`,
 		`^consumed it back: "hello through kafkanat at .+"$`,
 	},
 	"sarama": {

@@ -9,6 +9,20 @@
 // address to. franz-go's HookBrokerConnect sees each connection;
 // kafkanat.InfoOf tells how it was made.
 //
+// Ping after NewClient, and wire a logger. franz-go treats a failed dial
+// as retryable and keeps retrying it in silence: ProduceSync waits until
+// its context (or the record's delivery timeout) ends, then reports the
+// deadline, not the dial error, and kgo logs nothing unless given a
+// logger. (sarama gives up after its few metadata retries, in under a
+// second, with kafkanat's message.) cl.Ping asks the seed brokers for
+// metadata and returns the dial error at once, naming the address, rule,
+// target and route; the two loggers show every later failed dial, kgo's
+// with the broker, kafkanat's with the rule:
+//
+//	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.Dialer(dial),
+//		kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelWarn, nil)))
+//	if err := cl.Ping(ctx); err != nil { ... } // kafkanat: dial ... via ... (rule 1): ...
+//
 // With no flags it runs an embedded cluster whose brokers advertise hidden
 // names, produces a record and reads it back. With -bootstrap, -rules and
 // -topic it does the same against a real cluster (it writes one record to
@@ -23,6 +37,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -62,10 +77,14 @@ func run(bootstrap, rules, topic string) error {
 	}
 	fmt.Printf("Rules:\n%s\n", rules)
 
-	// The whole integration is the kgo.Dialer option.
+	// The whole integration is the kgo.Dialer option. The loggers say
+	// why a dial fails while franz-go retries it in silence: kgo's names
+	// the broker, kafkanat's the rule, target and route.
+	warn := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(bootstrap),
-		kgo.Dialer(kafkanat.New(kafkanat.Rules(rules))),
+		kgo.Dialer(kafkanat.New(kafkanat.Rules(rules), kafkanat.Logger(warn))),
+		kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelWarn, nil)),
 		kgo.WithHooks(printConnections{new(sync.Map)}),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -76,6 +95,12 @@ func run(bootstrap, rules, topic string) error {
 		return err
 	}
 	defer producer.Close()
+	// A dial that fails would make ProduceSync wait, silent, for ctx:
+	// Ping fails at once with kafkanat's message instead.
+	if err := producer.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	fmt.Println("ping: the seed broker answered")
 	value := fmt.Sprintf("hello through kafkanat at %s", time.Now().Format(time.RFC3339Nano))
 	r, err := producer.ProduceSync(ctx, &kgo.Record{Value: []byte(value)}).First()
 	if err != nil {
