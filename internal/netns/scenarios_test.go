@@ -33,7 +33,10 @@ func (l *lab) runClients(t *testing.T, spec clientSpec) map[string]*clientRun {
 			s.Seed = netns.Brokers[0].Advertised()
 		}
 		if s.Records == 0 {
-			s.Records, s.Rate = scenarioRecords, scenarioRate
+			s.Records = scenarioRecords
+		}
+		if s.Rate == 0 {
+			s.Rate = scenarioRate
 		}
 		runs[c] = l.startClient(t, l.topo.Client, c, s)
 	}
