@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/kafkanat/kafkanat/kafkanattest"
 	"github.com/kafkanat/kafkanat/kube"
 	"github.com/kafkanat/kafkanat/kube/kubetest"
 )
@@ -21,10 +22,16 @@ import (
 // closed SPDY connection (moby/spdystream) ends its shutdown goroutine up
 // to a second after Close when the far side closed first.
 func TestMain(m *testing.M) {
+	// Nothing the tests dial resolves: names fail in-process instead of
+	// asking the machine's DNS server.
+	net.DefaultResolver = kafkanattest.OfflineResolver()
 	code := m.Run()
 	if code == 0 {
-		err := goleak.Find()
-		for deadline := time.Now().Add(5 * time.Second); err != nil && time.Now().Before(deadline); err = goleak.Find() {
+		// sarama's metrics library starts one meter-ticking goroutine per
+		// process and never stops it.
+		ignore := goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick")
+		err := goleak.Find(ignore)
+		for deadline := time.Now().Add(5 * time.Second); err != nil && time.Now().Before(deadline); err = goleak.Find(ignore) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if err != nil {

@@ -105,7 +105,8 @@ type Server struct {
 	mu       sync.Mutex
 	pods     map[string]*podEntry // by namespace/name
 	services map[string]Service
-	stalled  chan struct{} // closed when not stalled; nil when not stalled
+	stalled  chan struct{} // closed when no longer stalled; nil when not stalled
+	pfStall  chan struct{} // the same, for port-forward requests only
 	upgrades []Upgrade
 	forwards []Forward
 	hijacked map[net.Conn]struct{}
@@ -198,15 +199,38 @@ func (s *Server) AddService(svc Service) {
 // server hangs behind a load balancer that keeps connections open.
 // Upgraded connections keep working. false answers again, including the
 // requests that were waiting.
-func (s *Server) SetStalled(stalled bool) {
+func (s *Server) SetStalled(stalled bool) { s.setStall(&s.stalled, stalled) }
+
+// StallPortForward is SetStalled for port-forward requests only: pods
+// and services are answered, upgrades are not.
+func (s *Server) StallPortForward(stalled bool) { s.setStall(&s.pfStall, stalled) }
+
+func (s *Server) setStall(ch *chan struct{}, stalled bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case stalled && s.stalled == nil:
-		s.stalled = make(chan struct{})
-	case !stalled && s.stalled != nil:
-		close(s.stalled)
-		s.stalled = nil
+	case stalled && *ch == nil:
+		*ch = make(chan struct{})
+	case !stalled && *ch != nil:
+		close(*ch)
+		*ch = nil
+	}
+}
+
+// wait holds a request while *ch is set; it reports false if the client
+// went away meanwhile.
+func (s *Server) wait(r *http.Request, ch *chan struct{}) bool {
+	s.mu.Lock()
+	stall := *ch
+	s.mu.Unlock()
+	if stall == nil {
+		return true
+	}
+	select {
+	case <-stall:
+		return true
+	case <-r.Context().Done():
+		return false
 	}
 }
 
@@ -227,6 +251,7 @@ func (s *Server) Forwards() []Forward {
 // Close closes every port-forward connection and stops the server.
 func (s *Server) Close() {
 	s.SetStalled(false)
+	s.StallPortForward(false)
 	s.mu.Lock()
 	for c := range s.hijacked {
 		c.Close()
@@ -238,15 +263,8 @@ func (s *Server) Close() {
 // gate checks the bearer token and holds requests while stalled.
 func (s *Server) gate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		stalled := s.stalled
-		s.mu.Unlock()
-		if stalled != nil {
-			select {
-			case <-stalled:
-			case <-r.Context().Done():
-				return
-			}
+		if !s.wait(r, &s.stalled) {
+			return
 		}
 		if r.Header.Get("Authorization") != "Bearer "+Token {
 			writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized", nil)
@@ -400,6 +418,9 @@ func podObject(p *podEntry) *corev1.Pod {
 // portForward serves the pods/portforward subresource: the API server's
 // checks (RBAC, the pod exists), then the kubelet's handler.
 func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
+	if !s.wait(r, &s.pfStall) {
+		return
+	}
 	ns, name := r.PathValue("ns"), r.PathValue("name")
 	if !s.allowed(w, "create", "pods/portforward", "", ns, name) {
 		return
@@ -506,4 +527,30 @@ func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, ms
 
 func notFound(w http.ResponseWriter, kind, name string) {
 	writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("%s %q not found", kind, name), &metav1.StatusDetails{Name: name, Kind: kind})
+}
+
+// StatefulSet describes pods NAME-0 ... NAME-(Replicas-1) under a
+// headless service, as a StatefulSet with serviceName Service makes them.
+type StatefulSet struct {
+	Namespace, Name string
+	Service         string // the headless service; it gets Ports
+	Replicas        int
+	Ports           []ServicePort
+	// Dial connects to port inside pod (its name), as Pod.Dial.
+	Dial func(ctx context.Context, pod string, port int) (net.Conn, error)
+}
+
+// AddStatefulSet adds the pods of ss and its headless service, and
+// returns the pods' names.
+func (s *Server) AddStatefulSet(ss StatefulSet) []string {
+	names := make([]string, ss.Replicas)
+	for i := range names {
+		name := fmt.Sprintf("%s-%d", ss.Name, i)
+		names[i] = name
+		s.AddPod(Pod{Namespace: ss.Namespace, Name: name, Subdomain: ss.Service, Dial: func(ctx context.Context, port int) (net.Conn, error) {
+			return ss.Dial(ctx, name, port)
+		}})
+	}
+	s.AddService(Service{Namespace: ss.Namespace, Name: ss.Service, Headless: true, Ports: ss.Ports, Pods: names})
+	return names
 }
