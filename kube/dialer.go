@@ -14,8 +14,12 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"golang.org/x/net/proxy"
+
 	"github.com/kafkanat/kafkanat/internal/route"
 )
+
+var _ proxy.ContextDialer = (*Dialer)(nil)
 
 // errClosed is the error of a dial after Close.
 var errClosed = errors.New("the kube.Dialer is closed")
