@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kafkanat/kafkanat/internal/netns"
 )
@@ -182,6 +183,7 @@ func TestScenario5RegistryAndFailover(t *testing.T) {
 	events := checkRuns(t, runs, func(r string) bool { return r == a || r == b }, targets)
 	for _, c := range clients {
 		var before, after []string
+		var firstOverB int64
 		for _, ev := range only(events[c], "call") {
 			if ev.Err != "" {
 				continue
@@ -190,8 +192,20 @@ func TestScenario5RegistryAndFailover(t *testing.T) {
 				before = append(before, ev.Route)
 			} else {
 				after = append(after, ev.Route)
+				if firstOverB == 0 && ev.Route == b {
+					firstOverB = ev.T
+				}
 			}
 		}
+		var firstAck int64
+		for _, ev := range only(events[c], "ack") {
+			if ev.T >= firstOverB && ev.Err == "" {
+				firstAck = ev.T
+				break
+			}
+		}
+		t.Logf("REAL-NETWORK front a killed, %s: first connection over front b %v after the kill, first record acknowledged over it %v after the kill",
+			c, time.Duration(firstOverB-killed).Round(time.Millisecond), time.Duration(firstAck-killed).Round(time.Millisecond))
 		if len(before) == 0 || slices.ContainsFunc(before, func(r string) bool { return r != a }) {
 			t.Errorf("%s: connections before front a died went over %v, want all over %s", c, before, a)
 		}
