@@ -85,12 +85,10 @@ func identifyByConfigs(request requestFunc, node int32, nodes []int32) (Identity
 		}
 	}
 	const method = "DescribeConfigs"
-	switch {
-	case answered == node:
-		return Identity{Status: identityVerified, AnsweredAs: node, Method: method}, ""
-	case answered >= 0:
-		return Identity{Status: identityWrong, AnsweredAs: answered, Method: method}, ""
-	case others == len(nodes):
+	if id, ok := answeredAs(answered, node, method); ok {
+		return id, ""
+	}
+	if others == len(nodes) {
 		// It is a broker, and none of this cluster's.
 		return Identity{Status: identityWrong, AnsweredAs: -1, Method: method}, ""
 	}
@@ -166,17 +164,26 @@ func identifyByLeadership(request requestFunc, node int32, nodes []int32) (Ident
 			}
 		}
 	}
-	const method = "ListOffsets"
-	switch {
-	case answered == node:
-		return Identity{Status: identityVerified, AnsweredAs: node, Method: method}, ""
-	case answered >= 0:
-		return Identity{Status: identityWrong, AnsweredAs: answered, Method: method}, ""
-	case refusal != nil:
+	if id, ok := answeredAs(answered, node, "ListOffsets"); ok {
+		return id, ""
+	}
+	if refusal != nil {
 		return Identity{}, refusal.Error()
 	}
 	// It leads none of them: leadership may have moved since Metadata.
 	return Identity{}, fmt.Sprintf("the endpoint leads none of the partitions asked about, %s/%d of node %d included", led[node].topic, led[node].index, node)
+}
+
+// answeredAs is the identity of an endpoint that method showed to be node
+// answered (-1: none) when node was expected; ok false when it showed none.
+func answeredAs(answered, node int32, method string) (id Identity, ok bool) {
+	switch {
+	case answered < 0:
+		return Identity{}, false
+	case answered == node:
+		return Identity{Status: identityVerified, AnsweredAs: node, Method: method}, true
+	}
+	return Identity{Status: identityWrong, AnsweredAs: answered, Method: method}, true
 }
 
 func deref(s *string) string {
