@@ -17,6 +17,9 @@
 // routed off the machine and the root namespace is never changed: veth
 // pairs are created inside the namespaces, forwarding is enabled in the
 // edge only, and addresses come from 192.0.2.0/24 and 198.51.100.0/24.
+// The machine's own network may use those ranges too (this one does), so
+// every program meant for a namespace checks first that it is not in the
+// test process's (CheckNotParentNamespace).
 //
 // Everything is removed at the end, also when the test binary panics or is
 // killed: a reaper process (this binary, re-executed) holds a pipe to it

@@ -143,7 +143,11 @@ func startRole(ns, role string, spec any, onLine func(string)) (*netns.Process, 
 	if err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), netns.RoleEnv+"="+role)
+	parent, err := netns.ParentNetEnv()
+	if err != nil {
+		return nil, err
+	}
+	env := append(os.Environ(), netns.RoleEnv+"="+role, parent)
 	if spec != nil {
 		b, err := json.Marshal(spec)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -84,15 +85,19 @@ func rootState() (string, error) {
 			return "", err
 		}
 		for _, line := range strings.Split(out, "\n") {
-			// iptables-save stamps its output with the time.
+			// iptables-save stamps its output with the time, and the
+			// lifetimes of addresses a DHCP client keeps count down.
 			if strings.HasPrefix(line, "# ") {
 				continue
 			}
+			line = lifetimes.ReplaceAllString(line, "")
 			fmt.Fprintf(&b, "%s: %s\n", c[0], line)
 		}
 	}
 	return b.String(), nil
 }
+
+var lifetimes = regexp.MustCompile(`(valid|preferred)_lft \S+`)
 
 // diffLines lists the lines only in a or only in b.
 func diffLines(a, b string) string {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/kafkanat/kafkanat/internal/netns"
 )
 
 // TestWithoutRoot runs this test binary as user nobody: the suite skips,
@@ -67,4 +69,28 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// TestRolesRefuseTheTestsNamespace: a program meant for a namespace the
+// test built refuses to run in the test's own (the machine's network),
+// before it listens or dials. The role is the DNS server, which would
+// only fail to listen there anyway.
+func TestRolesRefuseTheTestsNamespace(t *testing.T) {
+	if skipReason != "" {
+		t.Skip("netns: " + skipReason)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := netns.ParentNetEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), netns.RoleEnv+"=dns", parent)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "refusing to run: running in the test process's own network namespace") {
+		t.Errorf("the dns role in the test's namespace: error %v, output %q; want a refusal", err, out)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -178,4 +179,38 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return strings.TrimRight(b.buf.String(), "\n")
+}
+
+// parentNetEnv carries the test process's network namespace to the
+// programs it starts inside the namespaces it built.
+const parentNetEnv = "KAFKANAT_NETNS_PARENT_NET"
+
+// ParentNetEnv returns the environment entry that CheckNotParentNamespace,
+// in a program the test starts, compares its namespace with.
+func ParentNetEnv() (string, error) {
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return "", err
+	}
+	return parentNetEnv + "=" + self, nil
+}
+
+// CheckNotParentNamespace returns an error unless the calling process
+// runs in a network namespace other than the test process's (named by
+// ParentNetEnv in its environment). The programs the tests run inside
+// namespaces call it first: the machine's own network may use the same
+// documentation ranges, and it is routed off the machine.
+func CheckNotParentNamespace() error {
+	parent := os.Getenv(parentNetEnv)
+	if parent == "" {
+		return errors.New(parentNetEnv + " is not set: start the program with ParentNetEnv in its environment")
+	}
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return err
+	}
+	if self == parent {
+		return fmt.Errorf("running in the test process's own network namespace (%s), not in one the test built", self)
+	}
+	return nil
 }

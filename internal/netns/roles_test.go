@@ -18,6 +18,10 @@ const partitions = 6
 // namespace, and returns the exit code. Services print "ready" on
 // standard output once they serve, and run until they are stopped.
 func runRole(role string) int {
+	if err := netns.CheckNotParentNamespace(); err != nil {
+		fmt.Fprintf(os.Stderr, "netns role %s: refusing to run: %v\n", role, err)
+		return 1
+	}
 	var err error
 	switch role {
 	case "dns":
