@@ -60,10 +60,11 @@
 //	Kafka request    the Kafka requests: ApiVersions, Metadata or the identity checks
 //
 // The table shows them in one cell, short: dns, tcp, proxy, ssh, tls,
-// sasl, kafka, each with its time; a stage that failed is marked "!", and
-// "|" separates the attempts of a rule's routes ("tcp! 1ms | tcp 210µs,
-// proxy 400µs, kafka 1.1ms": the first route was down, the second
-// carried the connection).
+// sasl, kafka, each with its time. A stage that failed, or was abandoned
+// when another route connected first, is marked "!", and "|" separates
+// the attempts of a rule's routes ("tcp! 1ms | tcp 210µs, proxy 400µs,
+// kafka 1.1ms": the first route was down, the second carried the
+// connection).
 //
 // --timeout bounds each dial, every route of the rule sharing it
 // (kafkanat starts the next route after a fallback delay of 300ms, so a

@@ -219,4 +219,15 @@ func TestProbeDeadFirstRoute(t *testing.T) {
 	for _, r := range table(t, out) {
 		requireOK(t, r, gw.URL(), "tcp", "proxy!", "|", "tcp", "proxy", "kafka")
 	}
+
+	_, out, _ = kn(t, "probe", "--bootstrap", c.Advertised()[0], "--via", dead+", "+gw.URL(), "--timeout", "2s", "--json")
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	b := rep.Bootstrap
+	require.Empty(t, b.FailedStage)
+	require.Equal(t, []string{"TCP connect", "proxy handshake", "TCP connect", "proxy handshake", "Kafka request"}, stageNames(b.Stages))
+	require.Equal(t, strings.TrimPrefix(dead, "socks5://"), b.Stages[0].Address)
+	require.True(t, strings.HasPrefix(b.Stages[1].Error, "abandoned when another route connected: "+dead+": "), b.Stages[1].Error)
+	require.Equal(t, gw.URL(), b.Stages[3].Route)
+	require.Empty(t, b.Stages[3].Error)
 }

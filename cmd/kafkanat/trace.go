@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
@@ -208,13 +209,14 @@ func (t *dialTrace) stages() (stages []Stage, failed string) {
 	attempts := slices.Clone(t.attempts)
 	slices.SortStableFunc(attempts, func(a, b attempt) int { return a.start.Compare(b.start) })
 	tlsUsed := make([]bool, len(t.tlsStarts))
-	connected := false
+	connected := slices.ContainsFunc(attempts, func(a attempt) bool { return a.err == nil })
 	for _, a := range attempts {
+		if connected && a.err != nil && errors.Is(a.err, context.Canceled) {
+			a.err = fmt.Errorf("abandoned when another route connected: %w", a.err)
+		}
 		s := t.attemptStages(a, tlsUsed)
 		stages = append(stages, s...)
-		if a.err == nil {
-			connected = true
-		} else if len(s) > 0 {
+		if a.err != nil && len(s) > 0 {
 			failed = s[len(s)-1].Stage
 		}
 	}
