@@ -174,7 +174,6 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	}
 	pair, err := pc.openPair(ctx, p.port)
 	if err != nil {
-		pc.release()
 		return fail(&Error{Target: pt, Step: "open a port-forward stream over " + pc.up.protocol.String(), Err: err})
 	}
 	return newConn(pc, p, t, address, pair), nil

@@ -265,3 +265,29 @@ func TestDialAfterClose(t *testing.T) {
 		t.Errorf("udp: %v", err)
 	}
 }
+
+func TestStalledUpgradedConnectionIsRetired(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(proto.String(), func(t *testing.T) {
+			s := newServer(t)
+			s.AddPod(kubetest.Pod{Namespace: "ns", Name: "p", Dial: newEcho(t).dial})
+			d := newDialer(t, s, kube.WithProtocol(proto))
+			echoOnce(t, d, "p.ns.pod:1")
+			s.StallUpgraded(true)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			start := time.Now()
+			ke := dialErr(t, d, ctx, "p.ns.pod:1")
+			cancel()
+			t.Logf("stream creation on a frozen connection gave up after %v: %v", time.Since(start).Round(time.Millisecond), ke)
+			if !errors.Is(ke, context.DeadlineExceeded) || !strings.HasPrefix(ke.Step, "open a port-forward stream") {
+				t.Errorf("%v (step %q); want context.DeadlineExceeded opening the stream", ke, ke.Step)
+			}
+			s.StallUpgraded(false)
+			// The frozen connection is retired: the next dial opens another.
+			echoOnce(t, d, "p.ns.pod:1")
+			if n := len(s.Upgrades()); n != 2 {
+				t.Errorf("%d upgrades; want a new connection after the stalled one", n)
+			}
+		})
+	}
+}

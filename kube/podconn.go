@@ -169,9 +169,13 @@ type streamPair struct {
 // openPair opens a stream pair to port, as kubectl's port-forward does:
 // the error stream first (closed for writing at once: the kubelet writes
 // on it, not we), then the data stream, both with the same requestID.
+// On failure it releases the pair's count on pc.
+//
 // ctx bounds it: when ctx ends first, pc is retired (an API server that
-// does not answer SYN_STREAM is taken for stalled), and the pair, if it is
-// ever opened, is reset.
+// does not answer SYN_STREAM is taken for stalled) and the dial returns;
+// the creation goes on in the background until the API server answers or
+// client-go's stream timeout (30s) passes, then resets the pair, if any,
+// and releases the count, so that pc closes only after it.
 func (pc *podConn) openPair(ctx context.Context, port int) (streamPair, error) {
 	h := http.Header{}
 	h.Set(corev1.StreamType, corev1.StreamTypeError)
@@ -201,10 +205,14 @@ func (pc *podConn) openPair(ctx context.Context, port int) (streamPair, error) {
 			if r.err == nil {
 				r.pair.reset(pc)
 			}
+			pc.release()
 		}
 	}()
 	select {
 	case r := <-got:
+		if r.err != nil {
+			pc.release()
+		}
 		return r.pair, r.err
 	case <-ctx.Done():
 		close(abandoned)

@@ -15,7 +15,10 @@
 // Requests need the bearer token of Config; Deny makes the server answer
 // 403 for an RBAC verb and resource, as a cluster missing that permission
 // would; SetStalled makes it accept connections and never answer, as a
-// failing API server does. Upgrades and Forwards record what was asked.
+// failing API server does (StallPortForward only for upgrades,
+// StallUpgraded for what upgraded connections send). WithoutWebSocket
+// refuses WebSocket as API servers before 1.30 did. Upgrades and Forwards
+// record what was asked.
 //
 // Everything listens on loopback; nothing here is for production use.
 package kubetest

@@ -107,6 +107,7 @@ type Server struct {
 	services map[string]Service
 	stalled  chan struct{} // closed when no longer stalled; nil when not stalled
 	pfStall  chan struct{} // the same, for port-forward requests only
+	upStall  chan struct{} // the same, for what upgraded connections send
 	upgrades []Upgrade
 	forwards []Forward
 	hijacked map[net.Conn]struct{}
@@ -205,6 +206,11 @@ func (s *Server) SetStalled(stalled bool) { s.setStall(&s.stalled, stalled) }
 // and services are answered, upgrades are not.
 func (s *Server) StallPortForward(stalled bool) { s.setStall(&s.pfStall, stalled) }
 
+// StallUpgraded makes the upgraded port-forward connections stop sending
+// (true), as an API server that froze with its connections open: stream
+// replies and data wait until false.
+func (s *Server) StallUpgraded(stalled bool) { s.setStall(&s.upStall, stalled) }
+
 func (s *Server) setStall(ch *chan struct{}, stalled bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -252,6 +258,7 @@ func (s *Server) Forwards() []Forward {
 func (s *Server) Close() {
 	s.SetStalled(false)
 	s.StallPortForward(false)
+	s.StallUpgraded(false)
 	s.mu.Lock()
 	for c := range s.hijacked {
 		c.Close()
@@ -464,12 +471,41 @@ func (s *Server) record(u Upgrade) {
 	s.upgrades = append(s.upgrades, u)
 }
 
-// track remembers an upgraded connection, so that Close can close it.
+// track remembers an upgraded connection, so that Close can close it,
+// and makes its writes wait while StallUpgraded is on.
 func (s *Server) track(c net.Conn) net.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hijacked[c] = struct{}{}
-	return c
+	return &stallConn{Conn: c, s: s, closed: make(chan struct{})}
+}
+
+// stallConn is an upgraded connection whose writes wait while the server
+// stalls upgraded connections.
+type stallConn struct {
+	net.Conn
+	s      *Server
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *stallConn) Write(p []byte) (int, error) {
+	c.s.mu.Lock()
+	stall := c.s.upStall
+	c.s.mu.Unlock()
+	if stall != nil {
+		select {
+		case <-stall:
+		case <-c.closed:
+			return 0, net.ErrClosed
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *stallConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
 
 // forwarder is the kubelet's side of port-forward for one pod: it

@@ -104,9 +104,9 @@ type hijackRecorder struct {
 
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err == nil {
-		h.s.record(h.upgrade)
-		h.s.track(c)
+	if err != nil {
+		return nil, nil, err
 	}
-	return c, rw, err
+	h.s.record(h.upgrade)
+	return h.s.track(c), rw, nil
 }
