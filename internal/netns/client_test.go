@@ -66,7 +66,7 @@ func (e event) at() time.Time { return time.Unix(0, e.T) }
 // workResult is the workload's own account of what it produced and read.
 type workResult struct {
 	Offered    int      `json:"offered"`
-	Acked      int      `json:"acked"`       // acknowledged without error
+	Acked      int      `json:"acked"`       // records acknowledged without error
 	AckErrors  []string `json:"ack_errors"`  // the first few records given up
 	AckedTwice []int    `json:"acked_twice"` // records acknowledged more than once
 	Consumed   int      `json:"consumed"`    // records read, duplicates included
@@ -261,18 +261,18 @@ func dialOnce(d dialSpec, dial dialFunc, out *emitter) {
 // acknowledged once and read once, in order within its partition.
 type tally struct {
 	mu       sync.Mutex
-	acks     map[int]int
+	acks     map[int]int // acknowledgements, with or without error
+	okAcks   map[int]int // acknowledgements without error
 	reads    map[int]int
 	last     map[int32]int // partition -> last record read
 	ackErrs  []string
 	readBad  []string
 	disorder []string
-	acked    int
 	changed  chan struct{} // signalled (not closed) at each read
 }
 
 func newTally() *tally {
-	return &tally{acks: map[int]int{}, reads: map[int]int{}, last: map[int32]int{}, changed: make(chan struct{}, 1)}
+	return &tally{acks: map[int]int{}, okAcks: map[int]int{}, reads: map[int]int{}, last: map[int32]int{}, changed: make(chan struct{}, 1)}
 }
 
 func recordValue(seq int) []byte { return fmt.Appendf(nil, "%07d", seq) }
@@ -285,7 +285,7 @@ func (t *tally) ack(seq int, err error, out *emitter) {
 			t.ackErrs = append(t.ackErrs, fmt.Sprintf("record %d: %v", seq, err))
 		}
 	} else {
-		t.acked++
+		t.okAcks[seq]++
 	}
 	t.mu.Unlock()
 	ev := event{Ev: "ack", Seq: seq}
@@ -318,8 +318,8 @@ func (t *tally) read(partition int32, value []byte) {
 func (t *tally) caughtUp() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for seq, n := range t.acks {
-		if n > 0 && t.reads[seq] == 0 {
+	for seq := range t.okAcks {
+		if t.reads[seq] == 0 {
 			return false
 		}
 	}
@@ -343,13 +343,13 @@ func (t *tally) waitCaughtUp(limit time.Duration) {
 func (t *tally) result(offered int) *workResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	r := &workResult{Offered: offered, Acked: t.acked, AckErrors: t.ackErrs, Unexpected: t.readBad, Disorder: t.disorder}
+	r := &workResult{Offered: offered, Acked: len(t.okAcks), AckErrors: t.ackErrs, Unexpected: t.readBad, Disorder: t.disorder}
 	for seq := range offered {
 		if t.acks[seq] > 1 {
 			r.AckedTwice = append(r.AckedTwice, seq)
 		}
 		switch n := t.reads[seq]; {
-		case n == 0 && t.acks[seq] > 0:
+		case n == 0 && t.okAcks[seq] > 0:
 			r.Lost = append(r.Lost, seq)
 		case n > 1:
 			r.Duplicated = append(r.Duplicated, seq)

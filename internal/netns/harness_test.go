@@ -158,17 +158,26 @@ func only(events []event, kind string) []event {
 // acknowledged once, without error, and read back exactly once, in order.
 func checkExactlyOnce(t *testing.T, name string, res *workResult) {
 	t.Helper()
+	for _, p := range exactlyOnceProblems(res) {
+		t.Errorf("%s: %s", name, p)
+	}
+}
+
+// exactlyOnceProblems says what is wrong with a workload's result.
+func exactlyOnceProblems(res *workResult) []string {
+	var out []string
 	if res.Acked != res.Offered || len(res.AckErrors) > 0 || len(res.AckedTwice) > 0 {
-		t.Errorf("%s: %d of %d records acknowledged; given up: %v; acknowledged twice: %v",
-			name, res.Acked, res.Offered, res.AckErrors, head(res.AckedTwice))
+		out = append(out, fmt.Sprintf("%d of %d records acknowledged; given up: %v; acknowledged twice: %v",
+			res.Acked, res.Offered, res.AckErrors, head(res.AckedTwice)))
 	}
 	if len(res.Lost)+len(res.Duplicated)+len(res.Unexpected)+len(res.Disorder) > 0 {
-		t.Errorf("%s: read back %d records: lost %v, duplicated %v, unexpected %v, out of order %v",
-			name, res.Consumed, head(res.Lost), head(res.Duplicated), res.Unexpected, res.Disorder)
+		out = append(out, fmt.Sprintf("read back %d records: lost %v, duplicated %v, unexpected %v, out of order %v",
+			res.Consumed, head(res.Lost), head(res.Duplicated), res.Unexpected, res.Disorder))
 	}
 	if res.Consumed != res.Offered {
-		t.Errorf("%s: read %d records, offered %d", name, res.Consumed, res.Offered)
+		out = append(out, fmt.Sprintf("read %d records, offered %d", res.Consumed, res.Offered))
 	}
+	return out
 }
 
 func head(s []int) []int {
