@@ -51,7 +51,7 @@ type echoServer struct {
 	count int
 }
 
-func newEcho(t *testing.T) *echoServer {
+func newEcho(t testing.TB) *echoServer {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +103,7 @@ func closedPort(t *testing.T) func(ctx context.Context, port int) (net.Conn, err
 }
 
 // newServer starts a test API server and closes it after the test.
-func newServer(t *testing.T, opts ...kubetest.Option) *kubetest.Server {
+func newServer(t testing.TB, opts ...kubetest.Option) *kubetest.Server {
 	t.Helper()
 	s := kubetest.NewServer(opts...)
 	t.Cleanup(s.Close)
@@ -111,7 +111,7 @@ func newServer(t *testing.T, opts ...kubetest.Option) *kubetest.Server {
 }
 
 // newDialer returns a Dialer for s, closed after the test (before s).
-func newDialer(t *testing.T, s *kubetest.Server, opts ...kube.Option) *kube.Dialer {
+func newDialer(t testing.TB, s *kubetest.Server, opts ...kube.Option) *kube.Dialer {
 	t.Helper()
 	d, err := kube.New(s.Config(), opts...)
 	if err != nil {

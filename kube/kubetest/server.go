@@ -303,18 +303,25 @@ func (s *Server) allowed(w http.ResponseWriter, verb, resource, group, ns, name 
 }
 
 func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
+	if p := s.findPod(w, r, "get", "pods"); p != nil {
+		writeJSON(w, podObject(p))
+	}
+}
+
+// findPod returns the pod of r's path if verb on resource is allowed and
+// the pod exists; otherwise it answers 403 or 404 and returns nil.
+func (s *Server) findPod(w http.ResponseWriter, r *http.Request, verb, resource string) *podEntry {
 	ns, name := r.PathValue("ns"), r.PathValue("name")
-	if !s.allowed(w, "get", "pods", "", ns, name) {
-		return
+	if !s.allowed(w, verb, resource, "", ns, name) {
+		return nil
 	}
 	s.mu.Lock()
 	p := s.pods[ns+"/"+name]
 	s.mu.Unlock()
 	if p == nil {
 		notFound(w, "pods", name)
-		return
 	}
-	writeJSON(w, podObject(p))
+	return p
 }
 
 func (s *Server) getService(w http.ResponseWriter, r *http.Request) {
@@ -428,17 +435,11 @@ func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
 	if !s.wait(r, &s.pfStall) {
 		return
 	}
-	ns, name := r.PathValue("ns"), r.PathValue("name")
-	if !s.allowed(w, "create", "pods/portforward", "", ns, name) {
-		return
-	}
-	s.mu.Lock()
-	p := s.pods[ns+"/"+name]
-	s.mu.Unlock()
+	p := s.findPod(w, r, "create", "pods/portforward")
 	if p == nil {
-		notFound(w, "pods", name)
 		return
 	}
+	ns, name := p.Namespace, p.Name
 	if p.Phase != corev1.PodRunning {
 		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("pod %s is not running", name), nil)
 		return
