@@ -31,8 +31,9 @@ type Stream interface {
 // Config describes a Conn's stream.
 type Config struct {
 	Local, Remote net.Addr // what LocalAddr and RemoteAddr return
-	// Chunk is how many bytes each of the Conn's goroutines holds: the
-	// reader reads the stream this far ahead, and Write queues this much.
+	// Chunk bounds the bytes a Conn holds in each direction: a read of the
+	// stream asks for at most this much, and Write queues at most this
+	// much.
 	Chunk int
 	// Linger bounds how long Close keeps trying to send queued bytes to a
 	// far side that does not read before it closes the stream regardless.
@@ -45,150 +46,134 @@ type Config struct {
 // ErrWriteShutdown is Write's error after CloseWrite.
 var ErrWriteShutdown = errors.New("write after CloseWrite")
 
-// Conn is a net.Conn over a Stream, with working deadlines. The stream is
-// used by two goroutines only:
+// Conn is a net.Conn over a Stream, with working deadlines. The stream's
+// blocking calls run on goroutines of the Conn's, which Read and Write wait
+// for with a select that their deadline and Close also end, as net.Pipe
+// does; a deadline never touches the stream, so I/O resumes when it is
+// extended.
 //
-//   - the reader reads up to Chunk bytes and hands them to Read calls
-//     until they are taken, then reads again;
-//   - the writer takes up to Chunk bytes from a Write call, copying
-//     them, and writes them to the stream while the next Write waits.
+// Goroutines and buffers exist only while bytes are in flight, so an idle
+// Conn costs little:
 //
-// Read and Write wait for their goroutine with a select that their deadline
-// and Close also end, as net.Pipe does; a deadline never touches the
-// stream, so I/O resumes when it is extended. Flow control is kept: the
-// reader holds at most one chunk beyond the stream's own buffer.
+//   - A Read that finds no bytes on hand starts a fill: a goroutine that
+//     reads the stream once, into a pooled buffer sized to that Read (at
+//     least 512 bytes, at most Chunk), and ends. Later Reads take the bytes
+//     from the buffer, which goes back to the pool once empty. A Conn with
+//     a Read pending holds one goroutine and that buffer; with none
+//     pending, neither.
+//   - Write copies its bytes into pooled buffers (at most Chunk queued, like
+//     a TCP send buffer) and returns; a goroutine sends them and ends when
+//     the queue is empty. The copy is what lets Write return at its
+//     deadline while the stream write it started goes on.
+//
+// Flow control is kept: the Conn never reads more than a Read asked for,
+// and Write blocks while Chunk bytes wait.
 type Conn struct {
 	s   Stream
 	cfg Config
 
-	// Reader goroutine → Read.
-	rdRx  chan []byte   // unread bytes on offer
-	rdTx  chan int      // how many of them Read took
-	rdone chan struct{} // the reader has delivered its last byte; rerr says why
-	rerr  error
+	mu sync.Mutex
+	// Read side.
+	rbuf    *[]byte       // the buffer of the last fill; nil when none is held
+	rdata   []byte        // unread bytes, within *rbuf
+	rerr    error         // the stream's read error, reported once rdata is taken
+	filling bool          // a fill goroutine is reading the stream
+	rwake   chan struct{} // closed when a fill ends; made by a Read that waits
+	// Write side.
+	wq      []*[]byte     // queued bytes, in order
+	wqueued int           // bytes in wq
+	writing bool          // a flush goroutine is running
+	werr    error         // the stream write that failed; no more are tried
+	shut    bool          // CloseWrite was called
+	closed  bool          // Close was called
+	wwake   chan struct{} // closed when the flush made room or ended; made by a Write that waits
+	linger  *time.Timer   // closes the stream if queued bytes take too long after Close
 
-	// Write → writer goroutine.
-	wrTx     chan []byte   // bytes to send
-	wrRx     chan int      // how many the writer took (copied)
-	wdone    chan struct{} // the writer sends no more; werr says why
-	werr     error
-	shut     chan struct{} // CloseWrite was called
-	shutOnce sync.Once
-
-	done      chan struct{} // Close was called
-	closeOnce sync.Once
-	linger    *time.Timer // set before done is closed
+	done chan struct{} // closed by Close
 
 	readDeadline  deadline
 	writeDeadline deadline
 }
 
-// New wraps s and starts its reader and writer. The Conn owns s from now
-// on: it closes s once Close was called and the queued bytes are sent.
+// New wraps s. The Conn owns s from now on: it closes s once Close was
+// called and the queued bytes are sent.
 func New(s Stream, cfg Config) *Conn {
-	c := &Conn{
+	return &Conn{
 		s:             s,
 		cfg:           cfg,
-		rdRx:          make(chan []byte),
-		rdTx:          make(chan int),
-		rdone:         make(chan struct{}),
-		wrTx:          make(chan []byte),
-		wrRx:          make(chan int),
-		wdone:         make(chan struct{}),
-		shut:          make(chan struct{}),
 		done:          make(chan struct{}),
 		readDeadline:  makeDeadline(),
 		writeDeadline: makeDeadline(),
 	}
-	go c.readLoop()
-	go c.writeLoop()
-	return c
-}
-
-// readLoop reads the stream ahead of Read. It ends at the stream's end
-// (EOF, or an error) or at Close.
-func (c *Conn) readLoop() {
-	buf := make([]byte, c.cfg.Chunk)
-	for {
-		n, err := c.s.Read(buf)
-		for b := buf[:n]; len(b) > 0; {
-			select {
-			case c.rdRx <- b:
-				b = b[<-c.rdTx:]
-			case <-c.done:
-				return
-			}
-		}
-		if err != nil {
-			c.rerr = err
-			close(c.rdone)
-			return
-		}
-	}
-}
-
-// writeLoop sends what Write accepted, then, after CloseWrite, the end of
-// the stream. It closes the stream after Close, once the bytes it holds
-// are sent.
-func (c *Conn) writeLoop() {
-	buf := make([]byte, c.cfg.Chunk)
-	var err error
-loop:
-	for {
-		select {
-		case p := <-c.wrTx:
-			if isDone(c.done) {
-				c.wrRx <- 0 // Write sees done and fails
-				break loop
-			}
-			n := copy(buf, p)
-			c.wrRx <- n
-			if _, err = c.s.Write(buf[:n]); err != nil {
-				break loop
-			}
-		case <-c.shut:
-			if err = c.s.CloseWrite(); err == nil {
-				err = ErrWriteShutdown
-			}
-			break loop
-		case <-c.done:
-			break loop
-		}
-	}
-	if err != nil {
-		c.werr = err
-		close(c.wdone)
-	}
-	<-c.done
-	c.s.Close()
-	c.linger.Stop()
 }
 
 // Read reads bytes the far side sent. It fails with a timeout once the
-// read deadline has passed, with net.ErrClosed after Close, and returns
-// io.EOF once the far side's stream has ended.
+// read deadline has passed (even with bytes on hand, as a TCP conn does),
+// with net.ErrClosed after Close, and returns io.EOF once the far side's
+// stream has ended.
 func (c *Conn) Read(p []byte) (int, error) {
-	switch {
-	case isDone(c.done):
-		return 0, c.opError("read", net.ErrClosed)
-	case isDone(c.rdone):
-		return 0, c.readError()
-	case isDone(c.readDeadline.wait()):
-		return 0, c.opError("read", os.ErrDeadlineExceeded)
-	case len(p) == 0:
-		return 0, nil
+	c.mu.Lock()
+	for {
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			return 0, c.opError("read", net.ErrClosed)
+		case isDone(c.readDeadline.wait()):
+			c.mu.Unlock()
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		case len(p) == 0:
+			c.mu.Unlock()
+			return 0, nil
+		case len(c.rdata) > 0:
+			n := copy(p, c.rdata)
+			c.rdata = c.rdata[n:]
+			if len(c.rdata) == 0 {
+				putBuf(c.rbuf)
+				c.rbuf, c.rdata = nil, nil
+			}
+			c.mu.Unlock()
+			return n, nil
+		case c.rerr != nil:
+			c.mu.Unlock()
+			return 0, c.readError()
+		}
+		if !c.filling {
+			c.filling = true
+			size := fillSize(len(p), c.cfg.Chunk)
+			go c.fill(getBuf(size), size)
+		}
+		if c.rwake == nil {
+			c.rwake = make(chan struct{})
+		}
+		wake := c.rwake
+		c.mu.Unlock()
+		select {
+		case <-wake:
+		case <-c.done:
+		case <-c.readDeadline.wait():
+		}
+		c.mu.Lock()
 	}
-	select {
-	case b := <-c.rdRx:
-		n := copy(p, b)
-		c.rdTx <- n
-		return n, nil
-	case <-c.rdone:
-		return 0, c.readError()
-	case <-c.done:
-		return 0, c.opError("read", net.ErrClosed)
-	case <-c.readDeadline.wait():
-		return 0, c.opError("read", os.ErrDeadlineExceeded)
+}
+
+// fill reads at most size bytes of the stream once into buf and hands
+// them to Read.
+func (c *Conn) fill(buf *[]byte, size int) {
+	n, err := c.s.Read((*buf)[:size])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.filling = false
+	if n > 0 && !c.closed {
+		c.rbuf, c.rdata = buf, (*buf)[:n]
+	} else {
+		putBuf(buf)
+	}
+	if err != nil {
+		c.rerr = err
+	}
+	if c.rwake != nil {
+		close(c.rwake)
+		c.rwake = nil
 	}
 }
 
@@ -204,34 +189,101 @@ func (c *Conn) readError() error {
 // the count queued so far when the write deadline passes, Close or
 // CloseWrite is called, or sending failed.
 func (c *Conn) Write(p []byte) (int, error) {
-	switch {
-	case isDone(c.done):
-		return 0, c.opError("write", net.ErrClosed)
-	case isDone(c.shut):
-		return 0, c.opError("write", ErrWriteShutdown)
-	case isDone(c.wdone):
-		return 0, c.writeError()
-	case isDone(c.writeDeadline.wait()):
-		return 0, c.opError("write", os.ErrDeadlineExceeded)
-	}
 	n := 0
-	for len(p) > 0 {
-		select {
-		case c.wrTx <- p:
-			k := <-c.wrRx
+	c.mu.Lock()
+	for {
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			return n, c.opError("write", net.ErrClosed)
+		case c.shut:
+			c.mu.Unlock()
+			return n, c.opError("write", ErrWriteShutdown)
+		case c.werr != nil:
+			c.mu.Unlock()
+			return n, c.writeError()
+		case isDone(c.writeDeadline.wait()):
+			c.mu.Unlock()
+			return n, c.opError("write", os.ErrDeadlineExceeded)
+		case len(p) == 0:
+			c.mu.Unlock()
+			return n, nil
+		}
+		if room := c.cfg.Chunk - c.wqueued; room > 0 {
+			k := min(room, len(p))
+			b := getBuf(k)
+			*b = (*b)[:copy((*b)[:k], p)]
+			c.wq = append(c.wq, b)
+			c.wqueued += k
 			n += k
 			p = p[k:]
-		case <-c.wdone:
-			return n, c.writeError()
-		case <-c.shut:
-			return n, c.opError("write", ErrWriteShutdown)
-		case <-c.done:
-			return n, c.opError("write", net.ErrClosed)
-		case <-c.writeDeadline.wait():
-			return n, c.opError("write", os.ErrDeadlineExceeded)
+			if !c.writing {
+				c.writing = true
+				go c.flush()
+			}
+			continue
 		}
+		if c.wwake == nil {
+			c.wwake = make(chan struct{})
+		}
+		wake := c.wwake
+		c.mu.Unlock()
+		select {
+		case <-wake:
+		case <-c.done:
+		case <-c.writeDeadline.wait():
+		}
+		c.mu.Lock()
 	}
-	return n, nil
+}
+
+// flush sends the queued bytes, then, after CloseWrite, the end of the
+// stream, and ends; after Close it closes the stream once the queue is
+// empty.
+func (c *Conn) flush() {
+	c.mu.Lock()
+	for len(c.wq) > 0 && c.werr == nil {
+		b := c.wq[0]
+		c.wq[0] = nil
+		c.wq = c.wq[1:]
+		c.mu.Unlock()
+		_, err := c.s.Write(*b)
+		c.mu.Lock()
+		c.wqueued -= len(*b)
+		putBuf(b)
+		if err != nil {
+			c.werr = err
+		}
+		c.wakeWriters()
+	}
+	for _, b := range c.wq { // after a failed write
+		putBuf(b)
+	}
+	c.wq, c.wqueued = nil, 0
+	if c.shut && c.werr == nil {
+		c.mu.Unlock()
+		err := c.s.CloseWrite()
+		c.mu.Lock()
+		if err == nil {
+			err = ErrWriteShutdown
+		}
+		c.werr = err
+	}
+	c.writing = false
+	c.wakeWriters()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		c.s.Close()
+		c.linger.Stop()
+	}
+}
+
+func (c *Conn) wakeWriters() {
+	if c.wwake != nil {
+		close(c.wwake)
+		c.wwake = nil
+	}
 }
 
 func (c *Conn) writeError() error {
@@ -246,23 +298,49 @@ func (c *Conn) writeError() error {
 // side sees EOF while reading in the other direction continues. Later
 // writes fail.
 func (c *Conn) CloseWrite() error {
-	if isDone(c.done) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
 		return c.opError("close", net.ErrClosed)
+	case c.shut:
+		return nil
 	}
-	c.shutOnce.Do(func() { close(c.shut) })
+	c.shut = true
+	c.wakeWriters()
+	if !c.writing && c.werr == nil {
+		c.writing = true
+		go c.flush()
+	}
 	return nil
 }
 
 // Close ends pending and later Reads and Writes at once and closes the
-// stream once the queued bytes are sent (at most Linger later).
+// stream once the queued bytes are sent (at most Linger later). The stream
+// is closed on a goroutine of its own, so that Close never waits for it.
 func (c *Conn) Close() error {
-	err := c.opError("close", net.ErrClosed)
-	c.closeOnce.Do(func() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	c.closed = true
+	close(c.done)
+	if c.rbuf != nil {
+		putBuf(c.rbuf)
+		c.rbuf, c.rdata = nil, nil
+	}
+	writing := c.writing
+	if writing {
+		// flush closes the stream when the queue is empty and stops the
+		// timer, which it reads under mu.
 		c.linger = time.AfterFunc(c.cfg.Linger, func() { c.s.Close() })
-		close(c.done)
-		err = nil
-	})
-	return err
+	}
+	c.mu.Unlock()
+	if !writing {
+		go c.s.Close()
+	}
+	return nil
 }
 
 // LocalAddr returns Config.Local.
