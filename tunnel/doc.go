@@ -16,9 +16,12 @@
 // unencrypted key file or the SSH agent, and verifies the bastion against
 // known_hosts unless told explicitly not to. The connection is established
 // at the first dial and again, once, by the next dials after it ends.
-// Close ends the route and its connections at once; Shutdown ends the
-// route and closes the SSH connection once the last of them is closed.
-// SSH channels have no deadlines of their own, so each returned connection
-// runs a reader and a writer goroutine that let deadlines interrupt a
-// blocked Read or Write without closing the channel, as net.Conn requires.
+// Keepalives, and a probe when a channel open is slow, notice a bastion
+// that went silent; its SSH connection is then closed and the next dial
+// opens a new one. Close ends the route and its connections at once;
+// Shutdown ends the route and closes the SSH connection once the last of
+// them is closed. SSH channels have no deadlines of their own, so a
+// returned connection waits for its channel on goroutines that run while
+// bytes are in flight, which lets deadlines interrupt a blocked Read or
+// Write without closing the channel, as net.Conn requires.
 package tunnel

@@ -33,15 +33,17 @@ var errSSHClosed = fmt.Errorf("the SSH route was closed: %w", net.ErrClosed)
 // Close ends the route and everything dialed through it at once; Shutdown
 // ends the route but lets the connections already made finish first.
 //
-// There is no SSH-level keepalive: the default forward dialer (a
-// net.Dialer) turns on TCP keep-alive, which detects a dead bastion link,
-// and an idle route costs the bastion nothing but the open connection.
+// A bastion that silently goes away (packets dropped, no RST) is noticed by
+// SSH keepalives and by slow channel opens, as SSHKeepalive describes; the
+// SSH connection is then closed, its conns fail at once, and the next dial
+// establishes a new one.
 type SSHDialer struct {
 	addr    string // bastion host:port
 	user    string
 	name    string // the route for messages: ssh://user:xxxxx@host:port?...
 	forward proxy.ContextDialer
 	timeout time.Duration // ssh.ClientConfig.Timeout of NewSSHConfig; 0: none
+	opts    sshOptions
 
 	// config returns the client configuration for one connection attempt,
 	// what it offers to authenticate (for messages), and a release func
@@ -65,11 +67,20 @@ var (
 // sshSession is one SSH connection to the bastion.
 type sshSession struct {
 	client *ssh.Client
+	tc     *sshTransportConn
 	local  net.Addr // our end of the connection to the bastion
 	// ctx ends when the connection does: when reading from the bastion
-	// fails (see sshTransportConn) or a dial finds the connection gone.
+	// fails (see sshTransportConn), a dial finds the connection gone, or
+	// the monitor declares the bastion dead.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// cause is why the route killed the connection (set before ctx ends);
+	// nil when it ended otherwise.
+	cause error
+
+	killOnce     sync.Once
+	probeReq     chan struct{} // slow channel opens ask the monitor to probe; nil without a monitor
+	keepaliveOut atomic.Bool   // a keepalive request waits for its answer
 
 	// Guarded by the dialer's mu.
 	users    int  // conns dialed through the connection and not closed, and dials opening one
@@ -78,8 +89,10 @@ type sshSession struct {
 
 func (s *sshSession) alive() bool { return s.ctx.Err() == nil }
 
-// kill closes the connection and marks it unusable.
-func (s *sshSession) kill() {
+// kill closes the connection and marks it unusable; cause, if not nil, is
+// why (the first cause given sticks).
+func (s *sshSession) kill(cause error) {
+	s.killOnce.Do(func() { s.cause = cause })
 	s.cancel()
 	s.client.Close()
 }
@@ -96,14 +109,36 @@ func (s *sshSession) kill() {
 //     fails the open.
 //
 // From the end on, writes fail without touching the conn.
+//
+// Every read notes the time for the liveness monitor, and a read that
+// caught up with what had arrived re-arms quick ACKs (see route.QuickAck):
+// sshd leaves Nagle's algorithm on for the connection, so when it has sent
+// a small packet and holds the next one back until we acknowledge the
+// first, our delayed ACK would stall that packet for 40ms. A read that
+// fills p leaves more bytes waiting and the next read comes at once, so it
+// is skipped.
 type sshTransportConn struct {
 	net.Conn
+	silenceClock
+	quick  *route.QuickAck // nil unless Conn is a TCP conn on Linux
 	dead   atomic.Bool
 	onDead func()
 }
 
+func newSSHTransportConn(raw net.Conn, onDead func()) *sshTransportConn {
+	c := &sshTransportConn{Conn: raw, quick: route.NewQuickAck(raw), onDead: onDead}
+	c.start = time.Now()
+	return c
+}
+
 func (c *sshTransportConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.heard()
+		if n < len(p) {
+			c.quick.Arm()
+		}
+	}
 	if err != nil {
 		c.end()
 	}
@@ -161,12 +196,16 @@ func (d *SSHDialer) Dial(network, address string) (net.Conn, error) {
 // os.ErrDeadlineExceeded) holds, and later deadlines let I/O resume),
 // CloseWrite (sends SSH EOF: the target sees end of stream) and concurrent
 // use. Its LocalAddr is our end of the SSH connection to the bastion, its
-// RemoteAddr the target as dialed (a *net.TCPAddr for an IP address). It
-// runs two goroutines of its own (besides the two x/crypto/ssh runs per
-// channel), because SSH channels cannot be interrupted: one reads the
-// channel ahead by at most 32 KiB, one writes what Write accepted. Like TCP,
+// RemoteAddr the target as dialed (a *net.TCPAddr for an IP address).
+// SSH channels cannot be interrupted, so a pending Read waits on a
+// goroutine that reads the channel into a buffer sized to that Read, and
+// written bytes are copied and sent by a goroutine that runs while some
+// are queued; an idle conn with no Read pending holds neither (one more
+// goroutine per conn answers the bastion's channel requests). Like TCP,
 // Write returns once its bytes are queued (at most 32 KiB are), and Close
 // still sends queued bytes before closing the channel, giving up after 5s.
+// When the route declares the bastion dead (see SSHKeepalive), Read and
+// Write fail with an error saying so.
 //
 // Errors name the route and the failing step. A bastion refusing a target
 // wraps *ssh.OpenChannelError; an unknown or changed host key wraps
@@ -183,17 +222,9 @@ func (d *SSHDialer) DialContext(ctx context.Context, network, address string) (n
 		if err != nil {
 			return nil, err
 		}
-		// The open also ends when the connection does: x/crypto/ssh never
-		// answers an open that registers its channel just after the
-		// connection ended (it has dropped every channel by then), and its
-		// goroutine for the open then stays blocked.
-		openCtx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(s.ctx, cancel)
-		ch, err := s.client.DialContext(openCtx, "tcp", target)
-		stop()
-		cancel()
+		ch, err := s.open(ctx, target, d.opts.keepalive > 0)
 		if err == nil {
-			return newSSHConn(&sshChannel{Conn: ch, release: func() { d.release(s) }}, s.local, remoteAddr(target)), nil
+			return newSSHConn(&sshChannel{Channel: ch, sess: s, release: func() { d.release(s) }}, s.local, remoteAddr(target)), nil
 		}
 		d.release(s)
 		var refused *ssh.OpenChannelError
@@ -203,10 +234,11 @@ func (d *SSHDialer) DialContext(ctx context.Context, network, address string) (n
 		case route.ContextError(ctx) != nil:
 			return nil, route.NewError(ctx, d.name, step, err).In(route.StageChannel)
 		}
-		// The connection is gone (the mux answers with io.EOF). A
-		// connection that served earlier dials may have died unnoticed:
-		// try once more on a new one.
-		s.kill()
+		// The connection is gone (the mux answers with io.EOF, or the
+		// monitor declared the bastion dead). A connection that served
+		// earlier dials may have died unnoticed: try once more on a new
+		// one.
+		s.kill(nil)
 		if fresh || retried {
 			return nil, &route.Error{Route: d.name, Stage: route.StageChannel, Step: step,
 				Err: fmt.Errorf("the SSH connection to the bastion was lost: %w", err)}
@@ -228,7 +260,7 @@ func (d *SSHDialer) Close() error {
 	}
 	d.mu.Unlock()
 	if s != nil {
-		s.kill()
+		s.kill(nil)
 	}
 	return nil
 }
@@ -257,7 +289,7 @@ func (d *SSHDialer) Shutdown() error {
 	}
 	d.mu.Unlock()
 	if idle {
-		s.kill()
+		s.kill(nil)
 	}
 	return nil
 }
@@ -274,27 +306,9 @@ func (d *SSHDialer) release(s *sshSession) {
 	}
 	d.mu.Unlock()
 	if last {
-		s.kill()
+		s.kill(nil)
 	}
 }
-
-// sshChannel is a channel of a session as its SSH conn uses it: the first
-// Close releases the session (see Shutdown). The conn closes the channel
-// once its queued bytes are sent, after its own Close.
-type sshChannel struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *sshChannel) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
-}
-
-// CloseWrite sends an SSH EOF.
-func (c *sshChannel) CloseWrite() error { return route.CloseWrite(c.Conn) }
 
 // closedError is the error of a dial after Close or Shutdown.
 func (d *SSHDialer) closedError() error {
@@ -351,7 +365,7 @@ func (d *SSHDialer) session(ctx context.Context) (s *sshSession, fresh bool, err
 		if d.closed {
 			// Close may have cut the handshake short: say why.
 			if s != nil {
-				s.kill()
+				s.kill(nil)
 			}
 			s, err = nil, d.closedError()
 		}
@@ -380,7 +394,12 @@ func (d *SSHDialer) establish(ctx context.Context, a *sshAttempt) (*sshSession, 
 	}
 	defer release()
 
-	raw, err := dialProxy(ctx, d.forward, d.addr)
+	// A fresh connect every second while none has connected: after an
+	// outage, the bastion is reached within a second of the link's
+	// return, not at the next backed-off SYN retransmission.
+	raw, err := route.DialStaggered(ctx, route.RedialEvery, func(ctx context.Context) (net.Conn, error) {
+		return dialProxy(ctx, d.forward, d.addr)
+	})
 	if err != nil {
 		return nil, route.NewError(ctx, d.name, "cannot reach the bastion", err).In(route.StageConnect)
 	}
@@ -393,7 +412,7 @@ func (d *SSHDialer) establish(ctx context.Context, a *sshAttempt) (*sshSession, 
 	a.abort = func() { raw.Close() }
 	d.mu.Unlock()
 	sctx, cancel := context.WithCancel(context.Background())
-	tc := &sshTransportConn{Conn: raw, onDead: cancel}
+	tc := newSSHTransportConn(raw, cancel)
 
 	keys := &hostKeySeen{check: cfg.HostKeyCallback, addr: d.addr}
 	cfg.HostKeyCallback = keys.callback
@@ -416,12 +435,18 @@ func (d *SSHDialer) establish(ctx context.Context, a *sshAttempt) (*sshSession, 
 		step, cause := d.explain(err, key, keyOK, offered)
 		return nil, route.NewError(ctx, d.name, step, cause).In(route.StageHandshake)
 	}
-	return &sshSession{
+	s := &sshSession{
 		client: ssh.NewClient(conn, chans, reqs),
+		tc:     tc,
 		local:  raw.LocalAddr(),
 		ctx:    sctx,
 		cancel: cancel,
-	}, nil
+	}
+	if d.opts.keepalive > 0 {
+		s.probeReq = make(chan struct{}, 1)
+		go s.monitor(d.opts, max(minProbeTimeout, 2*tc.since()))
+	}
+	return s, nil
 }
 
 // hostKeySeen remembers what the host key check said, to tell key

@@ -33,7 +33,7 @@ var sshTargets = route.Targets{Protocol: "SSH", Forbidden: connectTargets.Forbid
 
 // NewSSH returns an SSHDialer for the bastion at bastion, which has the form
 //
-//	ssh://user[:password]@host[:port][?key=PATH&known_hosts=PATH]
+//	ssh://user[:password]@host[:port][?key=PATH&known_hosts=PATH&keepalive=15s&keepalive_max=3]
 //
 // The port defaults to 22. The user is required.
 //
@@ -61,12 +61,22 @@ var sshTargets = route.Targets{Protocol: "SSH", Forbidden: connectTargets.Forbid
 // throwaway environments, never with production credentials. It cannot be
 // combined with known_hosts.
 //
+// keepalive=D (a duration such as 15s or 1m, or whole seconds) and
+// keepalive_max=N set how the route notices a bastion that silently went
+// away, as SSHKeepalive describes (OpenSSH's ServerAliveInterval and
+// ServerAliveCountMax): by default 15s and 3, so that a dead bastion is
+// given up 60s after the last byte it sent, and a dial that finds it dead
+// goes on over a new SSH connection within about a second. keepalive=off
+// (or 0) turns the checks off.
+//
 // Any other query key, a path or a fragment is an error. Keys and
 // known_hosts files are read, and $SSH_AUTH_SOCK checked, by NewSSH so
 // that mistakes show up at once; the agent itself is contacted at each
 // connection.
 //
-// forward dials the bastion; nil means a net.Dialer.
+// forward dials the bastion; nil means a dialer with TCP keep-alive and,
+// on Linux, TCP_USER_TIMEOUT of 30s: a link that acknowledges nothing for
+// that long is dropped by the kernel.
 func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 	canonical, err := sshSpec.Parse(bastion)
 	if err != nil {
@@ -86,6 +96,10 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 	}
 	var keyFiles, hostFiles []string
 	insecure := false
+	opts, err := parseKeepalive(q["keepalive"], q["keepalive_max"])
+	if err != nil {
+		return nil, bad("%w", err)
+	}
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		vals := q[k]
 		switch k {
@@ -113,8 +127,10 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 				return nil, bad("insecure_ignore_host_key=%q is not true or false", vals[0])
 			}
 			insecure = b
+		case "keepalive", "keepalive_max":
+			// parsed above
 		default:
-			return nil, bad("unknown query parameter %q (known: key, known_hosts, insecure_ignore_host_key)", k)
+			return nil, bad("unknown query parameter %q (known: key, known_hosts, insecure_ignore_host_key, keepalive, keepalive_max)", k)
 		}
 	}
 	if insecure && len(hostFiles) > 0 {
@@ -166,7 +182,7 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 		}
 	}
 
-	d := &SSHDialer{addr: addr, user: user, forward: forward}
+	d := &SSHDialer{addr: addr, user: user, forward: forward, opts: opts}
 	if !insecure {
 		d.knownHosts = hostFiles
 	}
@@ -191,7 +207,7 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 		return withAgent(ctx, cfg, agentSock, offeredText)
 	}
 	if d.forward == nil {
-		d.forward = &net.Dialer{}
+		d.forward = route.NewDialer()
 	}
 	return d, nil
 }
@@ -201,10 +217,13 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 // build their ssh.ClientConfig themselves (certificates, keyboard-interactive,
 // their own host key policy). cfg.User must be set and cfg.HostKeyCallback
 // must not be nil; cfg is copied. A non-zero cfg.Timeout bounds establishing
-// the SSH connection in addition to the dial's context.
+// the SSH connection in addition to the dial's context. options tune the
+// route: SSHKeepalive (keepalives every 15s, 3 allowed to go unanswered,
+// unless given).
 //
-// forward dials the bastion; nil means a net.Dialer.
-func NewSSHConfig(addr string, cfg *ssh.ClientConfig, forward proxy.ContextDialer) (*SSHDialer, error) {
+// forward dials the bastion; nil means a dialer with TCP keep-alive and,
+// on Linux, TCP_USER_TIMEOUT of 30s, as for NewSSH.
+func NewSSHConfig(addr string, cfg *ssh.ClientConfig, forward proxy.ContextDialer, options ...SSHOption) (*SSHDialer, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("invalid SSH route to %q: %w", addr, fmt.Errorf(format, args...))
 	}
@@ -226,15 +245,24 @@ func NewSSHConfig(addr string, cfg *ssh.ClientConfig, forward proxy.ContextDiale
 		return nil, bad("ssh.ClientConfig.HostKeyCallback is nil: verify the bastion with knownhosts.New " +
 			"or ssh.FixedHostKey (ssh.InsecureIgnoreHostKey only in tests)")
 	}
+	opts := defaultSSHOptions()
+	for _, o := range options {
+		if o == nil {
+			return nil, bad("nil SSHOption")
+		}
+		if err := o.apply(&opts); err != nil {
+			return nil, bad("%w", err)
+		}
+	}
 	own := *cfg
-	d := &SSHDialer{addr: hp, user: cfg.User, forward: forward, timeout: cfg.Timeout}
+	d := &SSHDialer{addr: hp, user: cfg.User, forward: forward, timeout: cfg.Timeout, opts: opts}
 	d.name = (&url.URL{Scheme: "ssh", User: url.User(cfg.User), Host: hp}).String()
 	d.config = func(context.Context) (*ssh.ClientConfig, string, func(), error) {
 		c := own
 		return &c, "the configured methods", func() {}, nil
 	}
 	if d.forward == nil {
-		d.forward = &net.Dialer{}
+		d.forward = route.NewDialer()
 	}
 	return d, nil
 }

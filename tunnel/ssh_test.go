@@ -155,7 +155,7 @@ func TestNewSSHRejectsBadURLs(t *testing.T) {
 		{"ssh://:hunter2@127.0.0.1", "no user"},
 		{"ssh://" + pw + "127.0.0.1/x", `unexpected path "/x"`},
 		{"ssh://" + pw + "127.0.0.1#x", `unexpected fragment "x"`},
-		{"ssh://" + pw + "127.0.0.1?known_hosts=" + kh + "&port=22", `unknown query parameter "port" (known: key, known_hosts, insecure_ignore_host_key)`},
+		{"ssh://" + pw + "127.0.0.1?known_hosts=" + kh + "&port=22", `unknown query parameter "port" (known: key, known_hosts, insecure_ignore_host_key, keepalive, keepalive_max)`},
 		{"ssh://" + pw + "127.0.0.1?key=", "key= is empty"},
 		{"ssh://" + pw + "127.0.0.1?known_hosts=", "known_hosts= is empty"},
 		{"ssh://" + pw + "127.0.0.1?a=%zz", "malformed query"},
