@@ -25,9 +25,9 @@ import (
 )
 
 // sshdRoute starts sshd for a new key of the current user and returns an
-// SSH route to it (key file and known_hosts file in a temp dir) and the
-// current user's name.
-func sshdRoute(t *testing.T) (*tunnel.SSHDialer, string) {
+// SSH route to it (key file and known_hosts file in a temp dir), its URL
+// and the current user's name.
+func sshdRoute(t *testing.T) (*tunnel.SSHDialer, *url.URL, string) {
 	t.Helper()
 	me, err := osuser.Current()
 	if err != nil {
@@ -56,7 +56,7 @@ func sshdRoute(t *testing.T) (*tunnel.SSHDialer, string) {
 		t.Fatalf("NewSSH(%s): %v", u, err)
 	}
 	t.Cleanup(func() { d.Close() })
-	return d, me.Username
+	return d, u, me.Username
 }
 
 // sshdEcho sends msg over a new channel to target and checks the echo.
@@ -93,7 +93,7 @@ func sshdEcho(d *tunnel.SSHDialer, target string, msg []byte) error {
 // deadlines.
 func TestSSHD(t *testing.T) {
 	t.Parallel()
-	d, user := sshdRoute(t)
+	d, routeURL, user := sshdRoute(t)
 	echo := newEchoServer(t)
 
 	// Larger than the SSH window sshd opens with, so flow control runs.
@@ -166,11 +166,12 @@ func TestSSHD(t *testing.T) {
 	if err := os.WriteFile(other, otherPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(d.String())
+	// The route's URL, not its name: the name leaves the query out.
+	u := *routeURL
 	q := u.Query()
 	q.Set("key", other)
 	u.RawQuery = q.Encode()
-	bad, err := tunnel.NewSSH(u, nil)
+	bad, err := tunnel.NewSSH(&u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
