@@ -14,14 +14,28 @@
 //	socks5-inproc      kafkanat via SOCKS5 through kafkanattest's in-process server (not run by default)
 //	socat              an external TCP hop: one socat forwarder per broker, which the brokers advertise
 //	socat-nodelay      the same with TCP_NODELAY on socat's sockets, the hop at its best
+//	ssh                kafkanat via ssh:// through OpenSSH's sshd (not run by default)
+//	ssh-no-quickack    the same without TCP_QUICKACK on the connection to sshd (not run by default)
+//	ssh-L, ssh-L-gcm   OpenSSH's "ssh -N -L" per broker, default cipher and x/crypto's (not run by default)
+//	ssh-go             kafkanat via ssh:// through kafkanattest's Go SSH server (not run by default)
+//	ssh-go-no-quickack the same without TCP_QUICKACK (not run by default)
+//
+// The SSH comparisons are meant to run with -broker-process, which starts
+// every cluster (and the Go bastion) in a child process, so that this
+// process's CPU time is the clients' alone:
+//
+//	go run ./internal/bench/datapath -broker-process -variants direct,ssh,ssh-no-quickack,ssh-L,ssh-L-gcm,ssh-go,ssh-go-no-quickack
 //
 // Every variant gets a franz-go client and a sarama SyncProducer, connected
 // once. Each round then runs four measurements, each on every variant in
 // turn (A B C ... A B C ...): franz-go's produce throughput (MB/s of record
 // values, asynchronous produces for -duration, then a flush; random
 // uncompressed records), franz-go's synchronous produce latency (p50 and
-// p99 of single-record ProduceSync calls for -latency-duration), and the
-// same two for sarama. The next round starts with the next variant, so that
+// p99 of single-record ProduceSync calls for -latency-duration), the
+// same two for sarama, and franz-go's consume throughput (MB/s of record
+// values fetched for -duration from a topic the brokers answer with
+// canned random records). CPU time is counted per MB on the client side:
+// this process, plus the ssh processes of the ssh -L variants. The next round starts with the next variant, so that
 // every variant runs in every position equally often. The brokers
 // acknowledge records without storing them (kafkanattest.DiscardProduce), so
 // memory stays flat however long the run.
@@ -47,7 +61,10 @@ import (
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
-func main() { os.Exit(realMain()) }
+func main() {
+	runBrokerdIfAsked()
+	os.Exit(realMain())
+}
 
 // realMain runs the harness and returns the exit code: 0, 1 when a
 // measurement failed, 2 when the harness could not run.
@@ -59,6 +76,8 @@ func realMain() int {
 	flag.IntVar(&cfg.size, "size", cfg.size, "record value size in bytes")
 	flag.IntVar(&cfg.partitions, "partitions", cfg.partitions, "partitions of the topic, led by the brokers in turn")
 	flag.IntVar(&cfg.brokers, "brokers", cfg.brokers, "brokers per cluster")
+	flag.BoolVar(&cfg.brokerProcess, "broker-process", cfg.brokerProcess, "run each cluster (and the Go bastion of ssh-go) in a child process, so that CPU time is the clients' alone")
+	flag.IntVar(&cfg.connCost, "conn-cost", cfg.connCost, "after the rounds, open this many conns through the sshd of the ssh variant and report what each costs (0: skip)")
 	variants := flag.String("variants", strings.Join(cfg.variants, ","), "comma-separated variants, in the order the first round runs them: "+strings.Join(variantNames(), ", "))
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()

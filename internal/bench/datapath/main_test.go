@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	runBrokerdIfAsked()
 	net.DefaultResolver = kafkanattest.OfflineResolver()
 	goleak.VerifyTestMain(m,
 		// sarama's metrics library starts one meter-ticking goroutine per
@@ -30,20 +32,37 @@ func TestMain(m *testing.M) {
 // show them. A variant whose peer is missing is left out, except under
 // CI=true, where the peers must be installed.
 func TestSmoke(t *testing.T) {
+	smoke(t, false, variantNames())
+}
+
+// TestSmokeBrokerProcess runs the harness with its clusters in broker
+// processes (this test binary again), the way the SSH comparisons run.
+func TestSmokeBrokerProcess(t *testing.T) {
+	smoke(t, true, []string{"direct", "kafkanat", "ssh-go"})
+}
+
+// smoke runs variants with tiny bursts and checks that each produced
+// numbers and the report shows them.
+func smoke(t *testing.T, brokerProcess bool, variants []string) {
 	cfg := defaultConfig()
 	cfg.rounds = 2
 	cfg.duration = 20 * time.Millisecond
 	cfg.latencyFor = 10 * time.Millisecond
-	cfg.variants = variantNames()
-	needs := map[string]string{"socks5-microsocks": "microsocks", "socks5-dante": "danted", "socat": "socat", "socat-nodelay": "socat"}
+	cfg.brokerProcess = brokerProcess
+	cfg.connCost = 10
+	needs := map[string][]string{"socks5-microsocks": {"microsocks"}, "socks5-dante": {"danted"}, "socat": {"socat"}, "socat-nodelay": {"socat"},
+		"ssh": {"sshd"}, "ssh-no-quickack": {"sshd"}, "ssh-L": {"sshd", "ssh"}, "ssh-L-gcm": {"sshd", "ssh"}}
 	var run1 []string
-	for _, v := range cfg.variants {
-		if bin, ok := needs[v]; ok && findBinary(bin) == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed; CI must install it for variant %s", bin, v)
+variants:
+	for _, v := range variants {
+		for _, bin := range needs[v] {
+			if findBinary(bin) == "" {
+				if os.Getenv("CI") == "true" {
+					t.Fatalf("%s is not installed; CI must install it for variant %s", bin, v)
+				}
+				t.Logf("%s is not installed: leaving out variant %s", bin, v)
+				continue variants
 			}
-			t.Logf("%s is not installed: leaving out variant %s", bin, v)
-			continue
 		}
 		run1 = append(run1, v)
 	}
@@ -73,8 +92,8 @@ func TestSmoke(t *testing.T) {
 			switch {
 			case s == nil:
 				t.Errorf("%s, round %d: no sample", v, round+1)
-			case s.franz.mbps <= 0 || s.sarama.mbps <= 0:
-				t.Errorf("%s, round %d: throughput franz-go %v MB/s, sarama %v MB/s; want both positive", v, round+1, s.franz.mbps, s.sarama.mbps)
+			case s.franz.mbps <= 0 || s.sarama.mbps <= 0 || s.consume.mbps <= 0:
+				t.Errorf("%s, round %d: throughput franz-go %v MB/s, sarama %v MB/s, consume %v MB/s; want all positive", v, round+1, s.franz.mbps, s.sarama.mbps, s.consume.mbps)
 			case s.franz.n < 1 || s.sarama.n < 1 || s.franz.p50 <= 0 || s.sarama.p50 <= 0 || s.franz.p99 < s.franz.p50:
 				t.Errorf("%s, round %d: latency franz-go p50 %v p99 %v (%d samples), sarama p50 %v (%d samples)",
 					v, round+1, s.franz.p50, s.franz.p99, s.franz.n, s.sarama.p50, s.sarama.n)
@@ -85,7 +104,11 @@ func TestSmoke(t *testing.T) {
 	var out bytes.Buffer
 	report(&out, cfg, res, time.Second)
 	t.Logf("report:\n%s", &out)
-	for _, want := range append([]string{"franz-go produce throughput", "sarama SendMessage latency p99", "throughput >= 0.98x direct"}, cfg.variants...) {
+	want := append([]string{"franz-go produce throughput", "sarama SendMessage latency p99", "franz-go consume throughput", "throughput >= 0.98x direct"}, cfg.variants...)
+	if slices.Contains(cfg.variants, "ssh") {
+		want = append(want, "ssh vs direct: franz-go p99", "what an open conn costs", "kafkanat ssh://", "channel open")
+	}
+	for _, want := range want {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q", want)
 		}

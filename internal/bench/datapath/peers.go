@@ -120,33 +120,51 @@ func startPeer(tb testing.TB, start func(testing.TB) string) (url string, err er
 // (by default socat leaves Nagle's algorithm on). socat is Debian's package
 // socat.
 func startSocat(port int, target string, nodelay bool) (stop func(), err error) {
-	bin := findBinary("socat")
-	if bin == "" {
-		msg := "socat not installed (Debian package socat)"
+	listen, connect := fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "TCP:"+target
+	if nodelay {
+		listen, connect = listen+",nodelay", connect+",nodelay"
+	}
+	p, err := startForwarder("socat", "socat", port, listen, connect)
+	if err != nil {
+		return nil, err
+	}
+	return p.stop, nil
+}
+
+// forwarder is a process that forwards a local port, started by
+// startForwarder.
+type forwarder struct {
+	cmd  *exec.Cmd
+	stop func() // stops it and every process it forked
+}
+
+// startForwarder starts bin (found as findBinary does; pkg is its Debian
+// package) with args, and returns once 127.0.0.1:port accepts. A missing
+// binary is an error wrapping errSkip, except under CI=true.
+func startForwarder(bin, pkg string, port int, args ...string) (*forwarder, error) {
+	path := findBinary(bin)
+	if path == "" {
+		msg := bin + " not installed (Debian package " + pkg + ")"
 		if os.Getenv("CI") == "true" {
 			return nil, errors.New(msg + "; CI must install it")
 		}
 		return nil, fmt.Errorf("%w: %s", errSkip, msg)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	listen, connect := fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "TCP:"+target
-	if nodelay {
-		listen, connect = listen+",nodelay", connect+",nodelay"
-	}
-	cmd := exec.Command(bin, listen, connect)
+	cmd := exec.Command(path, args...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	setProcAttr(cmd)
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting socat: %w", err)
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	exited := make(chan struct{})
 	go func() {
 		cmd.Wait()
 		close(exited)
 	}()
-	stop = func() {
+	stop := func() {
 		terminate(cmd)
 		select {
 		case <-exited:
@@ -155,24 +173,23 @@ func startSocat(port int, target string, nodelay bool) (stop func(), err error) 
 		kill(cmd)
 		<-exited
 	}
-	// Wait until it accepts; a probe conn makes socat fork a child that
-	// connects to the broker and goes away when the probe closes.
+	// Wait until it accepts; the probe conn goes away at once.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return stop, nil
+			return &forwarder{cmd: cmd, stop: stop}, nil
 		}
 		select {
 		case <-exited:
 			stop()
-			return nil, fmt.Errorf("socat on %s exited before accepting: %s", addr, out.String())
+			return nil, fmt.Errorf("%s on %s exited before accepting: %s", bin, addr, out.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return nil, fmt.Errorf("socat not accepting on %s after 10s: %v; output: %s", addr, err, out.String())
+			return nil, fmt.Errorf("%s not accepting on %s after 10s: %v; output: %s", bin, addr, err, out.String())
 		}
 	}
 }

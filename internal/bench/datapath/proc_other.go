@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os/exec"
 	"time"
 )
@@ -20,3 +21,11 @@ func kill(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
 // cpuTime is not measured outside Linux: it is always zero, and the
 // report shows no CPU cost.
 func cpuTime() time.Duration { return 0 }
+
+// processCPU is not measured outside Linux: always zero.
+func processCPU(int) time.Duration { return 0 }
+
+// processRSS is not measured outside Linux.
+func processRSS(int) (int64, error) {
+	return 0, errors.New("resident memory is read from /proc, on Linux only")
+}

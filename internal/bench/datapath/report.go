@@ -21,16 +21,35 @@ type metric struct {
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
+// cpuNote says whose CPU time the CPU metrics count.
+const cpuNote = "this process, brokers included unless -broker-process, plus the ssh processes of ssh -L; a proxy's or bastion's CPU is not counted"
+
 var metrics = []metric{
 	{"franz-go produce throughput", "MB/s", true, func(s *sample) float64 { return s.franz.mbps }},
-	{"franz-go CPU time of this process per MB produced (clients and brokers; an external proxy's CPU is not counted)", "µs/MB", false, func(s *sample) float64 { return s.franz.cpuPerMB }},
+	{"franz-go client-side CPU time per MB produced (" + cpuNote + ")", "µs/MB", false, func(s *sample) float64 { return s.franz.cpuPerMB }},
 	{"franz-go synchronous produce latency p50", "µs", false, func(s *sample) float64 { return micros(s.franz.p50) }},
 	{"franz-go synchronous produce latency p99", "µs", false, func(s *sample) float64 { return micros(s.franz.p99) }},
 	{"sarama SyncProducer throughput", "MB/s", true, func(s *sample) float64 { return s.sarama.mbps }},
-	{"sarama CPU time of this process per MB produced (an external proxy's CPU is not counted)", "µs/MB", false, func(s *sample) float64 { return s.sarama.cpuPerMB }},
+	{"sarama client-side CPU time per MB produced", "µs/MB", false, func(s *sample) float64 { return s.sarama.cpuPerMB }},
 	{"sarama SendMessage latency p50", "µs", false, func(s *sample) float64 { return micros(s.sarama.p50) }},
 	{"sarama SendMessage latency p99", "µs", false, func(s *sample) float64 { return micros(s.sarama.p99) }},
+	{"franz-go consume throughput", "MB/s", true, func(s *sample) float64 { return s.consume.mbps }},
+	{"franz-go client-side CPU time per MB consumed", "µs/MB", false, func(s *sample) float64 { return s.consume.cpuPerMB }},
 }
+
+// Indexes into metrics, for the goals.
+const (
+	mFranzThroughput = iota
+	mFranzCPU
+	mFranzP50
+	mFranzP99
+	mSaramaThroughput
+	mSaramaCPU
+	mSaramaP50
+	mSaramaP99
+	mConsumeThroughput
+	mConsumeCPU
+)
 
 // summary is a metric over the rounds of one variant: the median and the
 // interquartile range, of the values and of the per-round ratios to direct.
@@ -42,6 +61,12 @@ type summary struct {
 }
 
 func summarize(res *results, name string, m metric) summary {
+	return summarizeAgainst(res, name, "direct", m)
+}
+
+// summarizeAgainst is summarize with the ratios taken to base, round by
+// round.
+func summarizeAgainst(res *results, name, base string, m metric) summary {
 	var vals, ratios []float64
 	for round, s := range res.samples[name] {
 		if s == nil {
@@ -49,8 +74,8 @@ func summarize(res *results, name string, m metric) summary {
 		}
 		v := m.get(s)
 		vals = append(vals, v)
-		if d := res.samples["direct"][round]; d != nil && m.get(d) > 0 {
-			ratios = append(ratios, v/m.get(d))
+		if d := res.samples[base]; d != nil && d[round] != nil && m.get(d[round]) > 0 {
+			ratios = append(ratios, v/m.get(d[round]))
 		}
 	}
 	sum := summary{n: len(vals), ratios: len(ratios)}
@@ -124,6 +149,73 @@ func report(w io.Writer, cfg config, res *results, took time.Duration) {
 	for _, g := range goals(res) {
 		fmt.Fprintln(w, "  "+g)
 	}
+	if lines := sshGoals(res); len(lines) > 0 {
+		fmt.Fprintln(w, "\nSSH (issue 11; ratios of per-round values, median [interquartile range]):")
+		for _, g := range lines {
+			fmt.Fprintln(w, "  "+g)
+		}
+	}
+	for _, v := range cfg.variants {
+		if lines := res.costs[v]; len(lines) > 0 {
+			fmt.Fprintf(w, "\nwhat an open conn costs (%d conns to one broker through the sshd of variant %s, each with a 4-byte Read pending; this process's goroutines, heap and stacks after a GC):\n", cfg.connCost, v)
+			for _, l := range lines {
+				fmt.Fprintf(w, "  %-22s %s\n", l.name, l.what)
+			}
+		}
+	}
+}
+
+// sshGoals compares the SSH variants that ran: kafkanat's ssh:// route
+// against direct, against OpenSSH's ssh -L, and with and without quick
+// ACKs.
+func sshGoals(res *results) []string {
+	ran := func(v string) bool { return summarize(res, v, metrics[mFranzThroughput]).n > 0 }
+	ratio := func(a, b string, m int) string {
+		s := summarizeAgainst(res, a, b, metrics[m])
+		if s.ratios == 0 {
+			return "no data"
+		}
+		return fmt.Sprintf("%.3fx [%.3f – %.3f]", s.ratio, s.ratioLo, s.ratioHi)
+	}
+	value := func(a, b string, m int) float64 { return summarizeAgainst(res, a, b, metrics[m]).ratio }
+	mark := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	var lines []string
+	if ran("ssh") {
+		lines = append(lines,
+			fmt.Sprintf("ssh vs direct: franz-go p99 %s (goal <= 3x: %s), p50 %s, produce %s, consume %s", ratio("ssh", "direct", mFranzP99),
+				mark(value("ssh", "direct", mFranzP99) <= 3), ratio("ssh", "direct", mFranzP50), ratio("ssh", "direct", mFranzThroughput), ratio("ssh", "direct", mConsumeThroughput)),
+			fmt.Sprintf("ssh vs direct: sarama p99 %s, p50 %s", ratio("ssh", "direct", mSaramaP99), ratio("ssh", "direct", mSaramaP50)))
+		if ran("ssh-no-quickack") {
+			lines = append(lines,
+				fmt.Sprintf("ssh vs ssh-no-quickack: franz-go p99 %s, p50 %s (goal: p50 unchanged or better: %s); sarama p99 %s, p50 %s", ratio("ssh", "ssh-no-quickack", mFranzP99),
+					ratio("ssh", "ssh-no-quickack", mFranzP50), mark(value("ssh", "ssh-no-quickack", mFranzP50) <= 1.05),
+					ratio("ssh", "ssh-no-quickack", mSaramaP99), ratio("ssh", "ssh-no-quickack", mSaramaP50)),
+				fmt.Sprintf("ssh-no-quickack vs direct: franz-go p99 %s, p50 %s", ratio("ssh-no-quickack", "direct", mFranzP99), ratio("ssh-no-quickack", "direct", mFranzP50)))
+		}
+		for _, l := range []string{"ssh-L", "ssh-L-gcm"} {
+			if ran(l) {
+				lines = append(lines, fmt.Sprintf("ssh vs %s: produce %s, consume %s, consume CPU/MB %s, produce CPU/MB %s, p50 %s, p99 %s", l,
+					ratio("ssh", l, mFranzThroughput), ratio("ssh", l, mConsumeThroughput), ratio("ssh", l, mConsumeCPU),
+					ratio("ssh", l, mFranzCPU), ratio("ssh", l, mFranzP50), ratio("ssh", l, mFranzP99)))
+			}
+		}
+		if ran("ssh-L-gcm") {
+			lines = append(lines, fmt.Sprintf("consume CPU per MB within 1.2x of ssh -L with the same cipher: %.3fx  %s",
+				value("ssh", "ssh-L-gcm", mConsumeCPU), mark(value("ssh", "ssh-L-gcm", mConsumeCPU) <= 1.2)))
+		}
+	}
+	if ran("ssh-go") && ran("ssh-go-no-quickack") {
+		lines = append(lines, fmt.Sprintf("quick ACKs with a bastion that sends promptly, ssh-go vs ssh-go-no-quickack: p50 %s, p99 %s, produce %s, produce CPU/MB %s, consume %s, consume CPU/MB %s",
+			ratio("ssh-go", "ssh-go-no-quickack", mFranzP50), ratio("ssh-go", "ssh-go-no-quickack", mFranzP99),
+			ratio("ssh-go", "ssh-go-no-quickack", mFranzThroughput), ratio("ssh-go", "ssh-go-no-quickack", mFranzCPU),
+			ratio("ssh-go", "ssh-go-no-quickack", mConsumeThroughput), ratio("ssh-go", "ssh-go-no-quickack", mConsumeCPU)))
+	}
+	return lines
 }
 
 // sampleCounts lists the median number of latency samples per variant for
@@ -154,7 +246,7 @@ func sampleCounts(res *results, cfg config, m metric) string {
 // ran; direct-again, when it ran, shows how close to 1.00x two identical
 // paths measure.
 func goals(res *results) []string {
-	thr, cpu, p50 := metrics[0], metrics[1], metrics[2]
+	thr, cpu, p50 := metrics[mFranzThroughput], metrics[mFranzCPU], metrics[mFranzP50]
 	kt, kl := summarize(res, "kafkanat", thr), summarize(res, "kafkanat", p50)
 	if kt.ratios == 0 || kl.ratios == 0 {
 		return []string{"not evaluated: kafkanat and direct must both have run"}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/kafkanat/kafkanat"
 	"github.com/kafkanat/kafkanat/internal/peers"
 	"github.com/kafkanat/kafkanat/kafkanattest"
@@ -29,6 +28,10 @@ type config struct {
 	partitions int
 	brokers    int
 	variants   []string
+	// brokerProcess runs each cluster (and a Go bastion) in a process of
+	// its own, so that this process's CPU time is the clients' alone.
+	brokerProcess bool
+	connCost      int // conns per variant for the SSH conn cost; 0: not measured
 }
 
 // defaultConfig takes about two and a half minutes with the seven default
@@ -42,6 +45,7 @@ func defaultConfig() config {
 		partitions: 6,
 		brokers:    3,
 		variants:   []string{"direct", "kafkanat", "direct-again", "socks5-microsocks", "socks5-dante", "socat", "socat-nodelay"},
+		connCost:   100,
 	}
 }
 
@@ -59,6 +63,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-partitions %d: want at least 1", c.partitions)
 	case c.brokers < 1:
 		return fmt.Errorf("-brokers %d: want at least 1", c.brokers)
+	case c.connCost < 0:
+		return fmt.Errorf("-conn-cost %d: want 0 (off) or more", c.connCost)
 	}
 	if !slices.Contains(c.variants, "direct") {
 		return fmt.Errorf("-variants %q: direct, the reference of every ratio, is missing", strings.Join(c.variants, ","))
@@ -81,6 +87,13 @@ type env struct {
 	seeds []string
 	dial  kafkanat.DialFunc // nil: the clients dial the seeds and advertised addresses themselves
 	close func()
+	// sideCPU, if not nil, is the CPU time so far of the processes that
+	// carry the clients' bytes on the client side (ssh -L): what the
+	// client pays for its path beyond its own process.
+	sideCPU func() time.Duration
+	// costs, if not nil, measures what an open conn costs (the SSH
+	// variants); see connCosts.
+	costs func(h *harness, n int) ([]costLine, error)
 }
 
 // variant is one way for the clients to reach the brokers.
@@ -102,6 +115,12 @@ var variants = []variant{
 	{"socks5-inproc", "kafkanat via SOCKS5 through kafkanattest's in-process server, one extra hop", setupSOCKS("inproc")},
 	{"socat", "external TCP hop: a socat forwarder per broker (default options), advertised by the brokers", setupSocat(false)},
 	{"socat-nodelay", "the same with TCP_NODELAY on both of socat's sockets (the hop at its best)", setupSocat(true)},
+	{"ssh", "kafkanat via ssh:// through OpenSSH's sshd (Debian openssh-server), one SSH connection for every broker conn", setupSSH(true)},
+	{"ssh-no-quickack", "the same without re-arming TCP_QUICKACK on the connection to sshd (what the route did before)", setupSSH(false)},
+	{"ssh-L", "OpenSSH's ssh -N -L, one per broker, default cipher, through the same kind of sshd; the brokers advertise the forwards", setupSSHL("")},
+	{"ssh-L-gcm", "the same with -c " + sshCipher + ", the cipher kafkanat's x/crypto negotiates with OpenSSH", setupSSHL(sshCipher)},
+	{"ssh-go", "kafkanat via ssh:// through kafkanattest's Go SSH server, which sets TCP_NODELAY (a bastion that sends promptly)", setupSSHGo(true)},
+	{"ssh-go-no-quickack", "the same without TCP_QUICKACK: what quick ACKs cost when the bastion does not need them", setupSSHGo(false)},
 }
 
 func findVariant(name string) *variant {
@@ -135,7 +154,8 @@ type harness struct {
 type results struct {
 	// samples[variant][round]; nil when the variant did not run that round.
 	samples   map[string][]*sample
-	skipped   map[string]string // variant -> why it could not run
+	skipped   map[string]string     // variant -> why it could not run
+	costs     map[string][]costLine // variant -> what its open conns cost
 	failures  []string
 	loadStart string // load average when the run began
 }
@@ -150,7 +170,7 @@ func run(ctx context.Context, cfg config, tb testing.TB, progress io.Writer) (*r
 		return nil, err
 	}
 	h := &harness{cfg: cfg, tb: tb, values: randomValues(cfg.size)}
-	res := &results{samples: map[string][]*sample{}, skipped: map[string]string{}, loadStart: loadAverage()}
+	res := &results{samples: map[string][]*sample{}, skipped: map[string]string{}, costs: map[string][]costLine{}, loadStart: loadAverage()}
 	fail := func(round int, name string, err error) {
 		where := "setup"
 		if round >= 0 {
@@ -206,9 +226,20 @@ func run(ctx context.Context, cfg config, tb testing.TB, progress io.Writer) (*r
 			}
 			s := samples[t]
 			res.samples[t.name][round] = s
-			fmt.Fprintf(progress, "round %-3d %-18s franz-go %7.1f MB/s p50 %8s p99 %8s | sarama %7.1f MB/s p50 %8s p99 %8s\n",
-				round+1, t.name, s.franz.mbps, us(s.franz.p50), us(s.franz.p99), s.sarama.mbps, us(s.sarama.p50), us(s.sarama.p99))
+			fmt.Fprintf(progress, "round %-3d %-18s franz-go %7.1f MB/s p50 %8s p99 %8s | sarama %7.1f MB/s p50 %8s p99 %8s | consume %7.1f MB/s\n",
+				round+1, t.name, s.franz.mbps, us(s.franz.p50), us(s.franz.p99), s.sarama.mbps, us(s.sarama.p50), us(s.sarama.p99), s.consume.mbps)
 		}
+	}
+	for _, t := range ts {
+		if t.err != nil || t.env.costs == nil || cfg.connCost == 0 {
+			continue
+		}
+		lines, err := t.env.costs(h, cfg.connCost)
+		if err != nil {
+			fail(-1, t.name+" conn cost", err)
+			continue
+		}
+		res.costs[t.name] = lines
 	}
 	return res, nil
 }
@@ -236,77 +267,75 @@ func randomValues(size int) [][]byte {
 func setupDirect(h *harness) (*env, error) {
 	// The brokers listen on ports chosen here and advertise them, so that
 	// clients reach them with nothing in between. The cluster is built like
-	// every other variant's (kafkanattest over kfake, the same listener and
-	// conn wrappers on the broker side): only the client's path differs.
+	// every other variant's: only the client's path differs.
 	var lastErr error
 	for range 3 { // a port found free may be taken before kfake binds it
 		ports, err := freePorts(h.cfg.brokers)
 		if err != nil {
 			return nil, err
 		}
-		adv := make([]string, len(ports))
-		for i, p := range ports {
-			adv[i] = fmt.Sprintf("127.0.0.1:%d", p)
-		}
-		c, err := h.cluster(ports, adv)
+		c, err := h.cluster(clusterSpec{Ports: ports, Advertise: loopbackAddrs(ports)})
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		return &env{seeds: c.Addrs(), close: c.Close}, nil
+		return &env{seeds: c.Addrs, close: c.close}, nil
 	}
 	return nil, lastErr
 }
 
-// cluster starts a kafkanattest cluster: its brokers listen on ports (or
-// free ones, when nil) and advertise adv (or names under .invalid, when
-// nil).
-func (h *harness) cluster(ports []int, adv []string) (*kafkanattest.Cluster, error) {
-	// Partition p is led by broker p mod brokers, so that every client
-	// talks to every broker. DiscardProduce makes the brokers acknowledge
-	// records without storing them, so that memory stays flat however
-	// long the run, and broker-side storage does not dilute the data path
-	// being measured.
-	opts := []kafkanattest.ClusterOption{kafkanattest.Brokers(h.cfg.brokers),
-		kafkanattest.Topics(h.cfg.partitions, topic), kafkanattest.DiscardProduce()}
-	if ports != nil {
-		opts = append(opts, kafkanattest.Ports(ports...))
+// loopbackAddrs is 127.0.0.1:port for each port.
+func loopbackAddrs(ports []int) []string {
+	adv := make([]string, len(ports))
+	for i, p := range ports {
+		adv[i] = fmt.Sprintf("127.0.0.1:%d", p)
 	}
-	if adv != nil {
-		opts = append(opts, kafkanattest.Advertise(adv...))
+	return adv
+}
+
+// cluster starts a cluster (see startCluster) of the run's shape with
+// spec's addresses: in this process, or in a broker process of its own
+// with -broker-process.
+func (h *harness) cluster(spec clusterSpec) (*cluster, error) {
+	spec.Brokers, spec.Partitions, spec.RecordSize = h.cfg.brokers, h.cfg.partitions, h.cfg.size
+	if h.cfg.brokerProcess {
+		return startBrokerProcess(spec)
 	}
-	return kafkanattest.NewCluster(opts...)
+	return startCluster(spec)
 }
 
 // kafkanatEnv maps every advertised name of c to its listener, over via
-// when it is not empty. The seeds are the hidden names, so that every
-// connection, bootstrap included, goes through a rule.
-func kafkanatEnv(c *kafkanattest.Cluster, via string) (*env, error) {
+// when it is not empty, with opts added to the dialer's. The seeds are the
+// hidden names, so that every connection, bootstrap included, goes
+// through a rule.
+func kafkanatEnv(c *cluster, via string, opts ...kafkanat.Option) (*env, error) {
 	var rules strings.Builder
-	real := c.Addrs()
-	for i, adv := range c.Advertised() {
+	for i, adv := range c.Advertised {
 		// The target is an IP: a peer proxy must never resolve a name.
-		fmt.Fprintf(&rules, "%s => %s", adv, real[i])
+		fmt.Fprintf(&rules, "%s => %s", adv, c.Addrs[i])
 		if via != "" {
 			fmt.Fprintf(&rules, " via %s", via)
 		}
 		rules.WriteByte('\n')
 	}
-	d, err := kafkanat.NewDialer(kafkanat.Rules(rules.String()))
+	d, err := kafkanat.NewDialer(append(opts, kafkanat.Rules(rules.String()))...)
 	if err != nil {
 		return nil, err
 	}
-	return &env{seeds: c.Advertised(), dial: d.DialContext, close: c.Close}, nil
+	return &env{seeds: c.Advertised, dial: d.DialContext, close: func() {
+		d.Close()
+		c.close()
+	}}, nil
 }
 
 func setupKafkanat(h *harness) (*env, error) {
-	c, err := h.cluster(nil, nil)
+	c, err := h.cluster(clusterSpec{})
 	if err != nil {
 		return nil, err
 	}
 	e, err := kafkanatEnv(c, "")
 	if err != nil {
-		c.Close()
+		c.close()
 		return nil, err
 	}
 	return e, nil
@@ -334,19 +363,20 @@ func setupSOCKS(kind string) func(h *harness) (*env, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := h.cluster(nil, nil)
+		c, err := h.cluster(clusterSpec{})
 		if err != nil {
 			closeProxy()
 			return nil, err
 		}
 		e, err := kafkanatEnv(c, proxyURL)
 		if err != nil {
-			c.Close()
+			c.close()
 			closeProxy()
 			return nil, err
 		}
+		closeEnv := e.close
 		e.close = func() {
-			c.Close()
+			closeEnv()
 			closeProxy()
 		}
 		return e, nil
@@ -362,25 +392,22 @@ func (h *harness) socat(nodelay bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	adv := make([]string, len(ports))
-	for i, p := range ports {
-		adv[i] = fmt.Sprintf("127.0.0.1:%d", p)
-	}
 	// The brokers advertise the forwarders, so every connection after the
 	// bootstrap goes through one too, as with any proxy put in front of a
 	// cluster.
-	c, err := h.cluster(nil, adv)
+	adv := loopbackAddrs(ports)
+	c, err := h.cluster(clusterSpec{Advertise: adv})
 	if err != nil {
 		return nil, err
 	}
 	var stops []func()
 	closeAll := func() {
-		c.Close()
+		c.close()
 		for _, stop := range slices.Backward(stops) {
 			stop()
 		}
 	}
-	for i, target := range c.Addrs() {
+	for i, target := range c.Addrs {
 		stop, err := startSocat(ports[i], target, nodelay)
 		if err != nil {
 			closeAll()

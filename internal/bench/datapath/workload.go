@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -28,12 +29,13 @@ const clockEvery = 64
 // sample is one variant's measurements in one round.
 type sample struct {
 	franz, sarama clientSample
+	consume       clientSample // franz-go consuming; no latency
 }
 
 // clientSample is what one client achieved in one round.
 type clientSample struct {
 	mbps     float64       // record value bytes per second, in MB (10^6 B)
-	cpuPerMB float64       // CPU time of this process per MB, in µs; 0 when unknown
+	cpuPerMB float64       // client-side CPU time per MB, in µs (see harness.cpu); 0 when unknown
 	p50, p99 time.Duration // of synchronous single-record produces
 	n        int           // latency samples taken
 }
@@ -44,6 +46,7 @@ type target struct {
 	name     string
 	env      *env
 	franz    *kgo.Client
+	consumer *kgo.Client // consumes consumeTopic, paused between bursts
 	sarama   sarama.SyncProducer
 	err      error // the first failure; the variant sits out the rest of the run
 	reported bool  // err was reported
@@ -53,6 +56,9 @@ type target struct {
 func (t *target) close() {
 	if t.franz != nil {
 		t.franz.Close()
+	}
+	if t.consumer != nil {
+		t.consumer.Close()
 	}
 	if t.sarama != nil {
 		t.sarama.Close()
@@ -89,6 +95,22 @@ func (h *harness) connect(ctx context.Context, t *target) error {
 	if err := cl.ProduceSync(ctx, warm...).FirstErr(); err != nil {
 		return fmt.Errorf("franz-go: warm-up produce: %w", err)
 	}
+
+	copts := []kgo.Opt{
+		kgo.SeedBrokers(t.env.seeds...),
+		kgo.ConsumeTopics(consumeTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}
+	if t.env.dial != nil {
+		copts = append(copts, kgo.Dialer(t.env.dial))
+	}
+	if t.consumer, err = kgo.NewClient(copts...); err != nil {
+		return fmt.Errorf("franz-go consumer: %w", err)
+	}
+	if f := t.consumer.PollRecords(ctx, 1); f.Err0() != nil || f.NumRecords() == 0 {
+		return fmt.Errorf("franz-go consumer: warm-up fetch: %v (%d records)", f.Err0(), f.NumRecords())
+	}
+	t.consumer.PauseFetchTopics(consumeTopic)
 
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "kafkanat-bench"
@@ -137,7 +159,7 @@ func (h *harness) measureRound(ctx context.Context, ts []*target) map[*target]*s
 		}
 	}
 	phases := []func(context.Context, *target, *sample) error{
-		h.franzThroughput, h.franzLatency, h.saramaThroughput, h.saramaLatency,
+		h.franzThroughput, h.franzLatency, h.saramaThroughput, h.saramaLatency, h.consumeThroughput,
 	}
 	for _, phase := range phases {
 		for _, t := range ts {
@@ -180,14 +202,14 @@ func (h *harness) franzThroughput(ctx context.Context, t *target, s *sample) err
 	defer cancel()
 	runtime.GC() // the garbage of other bursts is not this one's to collect
 	n := 0
-	cpu, start := cpuTime(), time.Now()
+	cpu, start := h.cpu(t), time.Now()
 	for deadline := start.Add(h.cfg.duration); n%clockEvery != 0 || time.Now().Before(deadline); n++ {
 		t.franz.Produce(ctx, h.record(t.next+n), done)
 	}
 	if err := t.franz.Flush(ctx); err != nil {
 		return fmt.Errorf("franz-go: flush: %w", err)
 	}
-	elapsed, cpu := time.Since(start), cpuTime()-cpu
+	elapsed, cpu := time.Since(start), h.cpu(t)-cpu
 	t.next += n
 	mu.Lock()
 	defer mu.Unlock()
@@ -205,7 +227,7 @@ func (h *harness) saramaThroughput(ctx context.Context, t *target, s *sample) er
 	msgs := make([]*sarama.ProducerMessage, saramaChunk)
 	runtime.GC()
 	n := 0
-	cpu, start := cpuTime(), time.Now()
+	cpu, start := h.cpu(t), time.Now()
 	for deadline := start.Add(h.cfg.duration); n == 0 || time.Now().Before(deadline); n += saramaChunk {
 		for i := range msgs {
 			msgs[i] = h.message(t.next + n + i)
@@ -217,10 +239,55 @@ func (h *harness) saramaThroughput(ctx context.Context, t *target, s *sample) er
 			return err
 		}
 	}
-	elapsed, cpu := time.Since(start), cpuTime()-cpu
+	elapsed, cpu := time.Since(start), h.cpu(t)-cpu
 	t.next += n
 	s.sarama.mbps = float64(n*h.cfg.size) / elapsed.Seconds() / 1e6
 	s.sarama.cpuPerMB = micros(cpu) / (float64(n*h.cfg.size) / 1e6)
+	return nil
+}
+
+// cpu is the client-side CPU time so far: this process's (the clients,
+// kafkanat, and the brokers unless they run in processes of their own) and
+// that of the variant's client-side helper processes (ssh -L).
+func (h *harness) cpu(t *target) time.Duration {
+	d := cpuTime()
+	if t.env.sideCPU != nil {
+		d += t.env.sideCPU()
+	}
+	return d
+}
+
+// consumeThroughput lets the consumer fetch for cfg.duration and counts
+// the record value bytes it polled per second, and the client-side CPU
+// per MB. The consumer is paused outside its burst; what it fetched
+// before the burst is dropped (franz-go strips paused topics from polls).
+func (h *harness) consumeThroughput(ctx context.Context, t *target, s *sample) error {
+	runtime.GC()
+	drop, cancel := context.WithCancel(ctx)
+	cancel()
+	t.consumer.PollFetches(drop)
+	ctx, cancel = context.WithTimeout(ctx, h.cfg.duration)
+	defer cancel()
+	var bytes int64
+	cpu, start := h.cpu(t), time.Now()
+	t.consumer.ResumeFetchTopics(consumeTopic)
+	for ctx.Err() == nil {
+		f := t.consumer.PollFetches(ctx)
+		for _, e := range f.Errors() {
+			if !errors.Is(e.Err, context.DeadlineExceeded) && !errors.Is(e.Err, context.Canceled) {
+				t.consumer.PauseFetchTopics(consumeTopic)
+				return fmt.Errorf("franz-go: consume: %w", e.Err)
+			}
+		}
+		f.EachRecord(func(r *kgo.Record) { bytes += int64(len(r.Value)) })
+	}
+	t.consumer.PauseFetchTopics(consumeTopic)
+	elapsed, cpu := time.Since(start), h.cpu(t)-cpu
+	if bytes == 0 {
+		return errors.New("franz-go: consumed nothing")
+	}
+	s.consume.mbps = float64(bytes) / elapsed.Seconds() / 1e6
+	s.consume.cpuPerMB = micros(cpu) / (float64(bytes) / 1e6)
 	return nil
 }
 
