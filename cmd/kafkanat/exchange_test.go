@@ -14,12 +14,12 @@ func FuzzNotKafka(f *testing.F) {
 		"",
 		"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
 		"SSH-2.0-OpenSSH_9.6\r\n",
-		"\x15\x03\x03\x00\x02\x02\x28",              // a TLS alert
-		"\x00\x00\x00\x10\x00\x00\x00\x00\x00\x00",  // a Kafka answer: length, correlation id 0
-		"\x00\x00\x00\x10\x00\x00\x00\x07",          // a length, another correlation id
-		"-ERR unknown command 'HEAD'\r\n",           // Redis
-		"220 smtp.invalid ESMTP\r\n",                // SMTP
-		"\xde\xad\xbe\xef\x00\x01\x02\x03\x1b[2J\n", // binary and a terminal escape
+		"\x15\x03\x03\x00\x02\x02\x28",                  // a TLS alert
+		"\x00\x00\x00\x10\x00\x00\x00\x00\x00\x00",      // a Kafka answer: length, correlation id 0
+		"\x00\x00\x00\x10\x00\x00\x00\x07",              // a length, another correlation id
+		"-ERR unknown command 'HEAD'\r\n",               // Redis
+		"220 smtp.invalid ESMTP\r\n",                    // SMTP
+		"\xde\xad\xbe\xef\x00\x01\x02\x03\x1b[2J\n",     // binary and a terminal escape
 		"line one\u2028still \u0085 line one\nline two", // separators no terminal should see raw
 	} {
 		f.Add([]byte(seed))
