@@ -202,7 +202,7 @@ func (d *SSHDialer) Dial(network, address string) (net.Conn, error) {
 // written bytes are copied and sent by a goroutine that runs while some
 // are queued; an idle conn with no Read pending holds neither (one more
 // goroutine per conn answers the bastion's channel requests). Like TCP,
-// Write returns once its bytes are queued (at most 32 KiB are), and Close
+// Write returns once its bytes are queued (at most 1 MiB are), and Close
 // still sends queued bytes before closing the channel, giving up after 5s.
 // When the route declares the bastion dead (see SSHKeepalive), Read and
 // Write fail with an error saying so.
