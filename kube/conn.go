@@ -1,10 +1,7 @@
 package kube
 
 import (
-	"errors"
-	"io"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,31 +32,20 @@ type pairStream struct {
 	pod  pod
 	t    Target
 	addr string
-	pair streamPair
-
-	errDone chan struct{} // the error stream has ended; errMsg holds what it carried
-	errMsg  string
+	pair *streamPair
 
 	closeOnce sync.Once
 }
 
 // newConn returns a net.Conn over pair, a stream pair of pc to p.
-func newConn(pc *podConn, p pod, t Target, address string, pair streamPair) net.Conn {
-	s := &pairStream{pc: pc, pod: p, t: t, addr: address, pair: pair, errDone: make(chan struct{})}
-	go s.readErrors()
+func newConn(pc *podConn, p pod, t Target, address string, pair *streamPair) net.Conn {
+	s := &pairStream{pc: pc, pod: p, t: t, addr: address, pair: pair}
 	return streamconn.New(s, streamconn.Config{
 		Local:  pc.up.local,
 		Remote: p.addr(),
 		Chunk:  chunk,
 		Linger: closeLinger,
 	})
-}
-
-// readErrors reads the error stream to its end.
-func (s *pairStream) readErrors() {
-	msg, _ := io.ReadAll(io.LimitReader(s.pair.errs, maxErrorMessage))
-	s.errMsg = strings.TrimSpace(string(msg))
-	close(s.errDone)
 }
 
 func (s *pairStream) Read(p []byte) (int, error) {
@@ -72,21 +58,10 @@ func (s *pairStream) Read(p []byte) (int, error) {
 	// are dropped rather than left unread on the shared connection, where
 	// they would block every other stream (SPDY has no flow control).
 	s.pair.data.Reset()
-	wait := time.NewTimer(errorStreamWait)
-	select {
-	case <-s.errDone:
-	case <-s.pc.up.conn.CloseChan():
-	case <-wait.C:
-	}
-	wait.Stop()
-	select {
-	case <-s.errDone:
-		if s.errMsg != "" {
-			t := s.t
-			t.Kind, t.Pod, t.Port = KindPod, s.pod.name, s.pod.port
-			return n, &Error{Address: s.addr, Target: t, Step: "port-forward", Err: errors.New(s.errMsg)}
-		}
-	default:
+	if msg := s.pair.kubeletMessage(s.pc); msg != "" {
+		t := s.t
+		t.Kind, t.Pod, t.Port = KindPod, s.pod.name, s.pod.port
+		return n, &Error{Address: s.addr, Target: t, Step: "port-forward", Err: &kubeletError{msg}}
 	}
 	return n, err
 }

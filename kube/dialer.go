@@ -48,6 +48,10 @@ type Dialer struct {
 // the HTTPS_PROXY environment is not consulted: the API server is dialed
 // directly, or with cfg.Dial, which can carry it over any route.
 //
+// Unless cfg sets QPS, Burst or RateLimiter, its API calls (one or two per
+// dial) are limited to 50 per second with bursts of 100, rather than
+// client-go's 5 and 10.
+//
 // The credentials need, in the namespaces dialed: create on
 // pods/portforward; get on pods (addresses naming a pod); get on services
 // and list on endpointslices.discovery.k8s.io (addresses naming a
@@ -82,6 +86,12 @@ func New(cfg *rest.Config, opts ...Option) (*Dialer, error) {
 	api, err := newAPIServer(base, tc, cfg.Dial)
 	if err != nil {
 		return nil, fmt.Errorf("kube: New: %w", err)
+	}
+	if cfg.QPS == 0 && cfg.Burst == 0 && cfg.RateLimiter == nil {
+		// Each dial makes one or two API calls, and a Kafka client dials
+		// in bursts; client-go's default of 5 per second would hold them.
+		cfg = rest.CopyConfig(cfg)
+		cfg.QPS, cfg.Burst = 50, 100
 	}
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
@@ -137,9 +147,10 @@ func FromKubeconfig(path, context string, opts ...Option) (*Dialer, error) {
 // wrapping an *Error that names the pod, namespace and port.
 //
 // The API server accepts a stream before the kubelet connects to the pod,
-// so a port nothing listens on in the pod is reported by the connection's
-// first Read (an *Error with the kubelet's message), not by DialContext,
-// as with kubectl port-forward.
+// so a port nothing listens on in the pod is reported by DialContext only
+// when the kubelet's answer comes first, and otherwise by the connection's
+// first Read: either way an *Error with step "port-forward" and the
+// kubelet's message.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	fail := func(e *Error) (net.Conn, error) {
 		e.Address = address
@@ -174,7 +185,12 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	}
 	pair, err := pc.openPair(ctx, p.port)
 	if err != nil {
-		return fail(&Error{Target: pt, Step: "open a port-forward stream over " + pc.up.protocol.String(), Err: err})
+		step := "open a port-forward stream over " + pc.up.protocol.String()
+		var ke *kubeletError
+		if errors.As(err, &ke) {
+			step = "port-forward"
+		}
+		return fail(&Error{Target: pt, Step: step, Err: err})
 	}
 	return newConn(pc, p, t, address, pair), nil
 }

@@ -100,25 +100,28 @@ func TestNotFoundAndNotReady(t *testing.T) {
 	c.Close()
 }
 
-func TestRefusedInsidePodIsReadError(t *testing.T) {
+func TestRefusedInsidePod(t *testing.T) {
 	for _, proto := range protocols {
 		t.Run(proto.String(), func(t *testing.T) {
 			s := newServer(t)
 			s.AddPod(kubetest.Pod{Namespace: "kafka", Name: "kafka-0", Dial: closedPort(t)})
 			d := newDialer(t, s, kube.WithProtocol(proto))
-			c, err := d.DialContext(context.Background(), "tcp", "kafka-0.kafka-headless.kafka:9093")
-			if err != nil {
-				t.Fatalf("dial: %v (the API server accepts the stream before the kubelet connects)", err)
-			}
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			_, err = c.Read(make([]byte, 1))
-			ke := kubeError(t, err)
-			if msg := ke.Error(); !strings.HasPrefix(msg, "kube: pod kafka/kafka-0 port 9093: port-forward: error forwarding port 9093 to pod kafka-0") || !strings.Contains(msg, "connection refused") {
-				t.Errorf("Read error %q; want the kubelet's message naming pod, namespace and port, and the refusal", msg)
-			}
-			if err == io.EOF {
-				t.Error("a refused port read as a clean EOF")
+			// The kubelet's refusal races the data stream's creation: it
+			// fails the dial or the first Read, with the same message.
+			for i := range 20 {
+				c, err := d.DialContext(context.Background(), "tcp", "kafka-0.kafka-headless.kafka:9093")
+				if err == nil {
+					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					_, err = c.Read(make([]byte, 1))
+					c.Close()
+					if err == io.EOF {
+						t.Fatal("a refused port read as a clean EOF")
+					}
+				}
+				ke := kubeError(t, err)
+				if msg := ke.Error(); !strings.HasPrefix(msg, "kube: pod kafka/kafka-0 port 9093: port-forward: error forwarding port 9093 to pod kafka-0") || !strings.Contains(msg, "connection refused") {
+					t.Fatalf("attempt %d: %q; want the kubelet's message naming pod, namespace and port, and the refusal", i, msg)
+				}
 			}
 		})
 	}

@@ -2,8 +2,10 @@ package kube
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -162,9 +164,44 @@ func (pc *podConn) closeLocked() {
 }
 
 // streamPair is the error and data streams of one forwarded connection.
+// The error stream is read from its creation on: the kubelet writes its
+// message there, and SPDY frames nobody reads would hold up the
+// connection's other streams.
 type streamPair struct {
 	errs, data streamhttp.Stream
+	errDone    chan struct{} // the error stream has ended; errMsg holds what it carried
+	errMsg     string
 }
+
+// readErrors reads the error stream to its end.
+func (sp *streamPair) readErrors() {
+	msg, _ := io.ReadAll(io.LimitReader(sp.errs, maxErrorMessage))
+	sp.errMsg = strings.TrimSpace(string(msg))
+	close(sp.errDone)
+}
+
+// kubeletMessage returns what the kubelet wrote on the error stream, once
+// the stream has ended, waiting at most errorStreamWait (the kubelet ends
+// the error stream before the data stream, so the message is there in
+// time unless the connection to the API server is failing); "" if none.
+func (sp *streamPair) kubeletMessage(pc *podConn) string {
+	wait := time.NewTimer(errorStreamWait)
+	defer wait.Stop()
+	select {
+	case <-sp.errDone:
+		return sp.errMsg
+	case <-pc.up.conn.CloseChan():
+	case <-wait.C:
+	}
+	return ""
+}
+
+// kubeletError is a port-forward the kubelet refused, with its message
+// ("error forwarding port 9092 to pod kafka-0, uid ...: ... connection
+// refused").
+type kubeletError struct{ msg string }
+
+func (e *kubeletError) Error() string { return e.msg }
 
 // openPair opens a stream pair to port, as kubectl's port-forward does:
 // the error stream first (closed for writing at once: the kubelet writes
@@ -176,26 +213,33 @@ type streamPair struct {
 // the creation goes on in the background until the API server answers or
 // client-go's stream timeout (30s) passes, then resets the pair, if any,
 // and releases the count, so that pc closes only after it.
-func (pc *podConn) openPair(ctx context.Context, port int) (streamPair, error) {
+func (pc *podConn) openPair(ctx context.Context, port int) (*streamPair, error) {
 	h := http.Header{}
 	h.Set(corev1.StreamType, corev1.StreamTypeError)
 	h.Set(corev1.PortHeader, strconv.Itoa(port))
 	h.Set(corev1.PortForwardRequestIDHeader, strconv.FormatInt(pc.nextID.Add(1), 10))
 	type result struct {
-		pair streamPair
+		pair *streamPair
 		err  error
 	}
 	got := make(chan result)
 	abandoned := make(chan struct{})
 	go func() {
-		var r result
+		r := result{pair: &streamPair{errDone: make(chan struct{})}}
 		r.pair.errs, r.err = pc.up.conn.CreateStream(h)
 		if r.err == nil {
 			r.pair.errs.Close()
+			go r.pair.readErrors()
 			dh := h.Clone()
 			dh.Set(corev1.StreamType, corev1.StreamTypeData)
 			r.pair.data, r.err = pc.up.conn.CreateStream(dh)
 			if r.err != nil {
+				// The kubelet resets both streams after writing why it
+				// could not forward, sometimes before the data stream's
+				// reply: its message says more than "stream reset".
+				if msg := r.pair.kubeletMessage(pc); msg != "" {
+					r.err = &kubeletError{msg}
+				}
 				r.pair.reset(pc)
 			}
 		}
@@ -217,12 +261,12 @@ func (pc *podConn) openPair(ctx context.Context, port int) (streamPair, error) {
 	case <-ctx.Done():
 		close(abandoned)
 		pc.retire()
-		return streamPair{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
 // reset tears both streams down and forgets them.
-func (sp streamPair) reset(pc *podConn) {
+func (sp *streamPair) reset(pc *podConn) {
 	var streams []streamhttp.Stream
 	for _, s := range []streamhttp.Stream{sp.errs, sp.data} {
 		if s != nil {

@@ -189,7 +189,7 @@ func servicePorts(svc *corev1.Service) string {
 	return b.String()
 }
 
-// podAddr is a pod's address for RemoteAddr: its IP and port, or, when
+// addr is the pod's address for RemoteAddr: its IP and port, or, when
 // the IP is not known, "pod/NAMESPACE/NAME:PORT".
 func (p pod) addr() net.Addr {
 	if ip := net.ParseIP(p.ip); ip != nil {
@@ -198,6 +198,8 @@ func (p pod) addr() net.Addr {
 	return podAddr(fmt.Sprintf("pod/%s/%s:%d", p.namespace, p.name, p.port))
 }
 
+// podAddr is an address that is not an IP address and port (a pod's
+// name, a dialed address) as a net.Addr.
 type podAddr string
 
 func (a podAddr) Network() string { return "tcp" }

@@ -460,10 +460,15 @@ func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
 	s.servePortForward(&hijackRecorder{ResponseWriter: w, s: s, upgrade: Upgrade{Protocol: "SPDY", Namespace: ns, Pod: name}}, r, fw)
 }
 
+// streamCreationTimeout is how long the kubelet's handler waits for the
+// second stream of a pair. The kubelet's is 30s; a shorter one ends the
+// handler's wait for a pair a client abandoned soon after the test.
+const streamCreationTimeout = 2 * time.Second
+
 // servePortForward runs the kubelet's port-forward handler.
 func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request, fw *forwarder) {
 	portforward.ServePortForward(w, r, fw, fw.pod.Name, string(fw.pod.uid), &portforward.V4Options{},
-		0, 30*time.Second, portforward.SupportedProtocols)
+		0, streamCreationTimeout, portforward.SupportedProtocols)
 }
 
 func (s *Server) record(u Upgrade) {
