@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kafkanat/kafkanat/internal/testkit"
+	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/tunnel"
 )
 
@@ -344,12 +345,25 @@ func BenchmarkSSHRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { d.Close() })
+	// The same over a forward dialer whose conns are not *net.TCPConn:
+	// the route cannot re-arm TCP_QUICKACK, so this is what quick ACKs
+	// cost a bulk read from a bastion that sends promptly.
+	plain, err := tunnel.NewSSHConfig(bastion, insecureConfig, testnet.DialFunc(func(ctx context.Context, network, address string) (net.Conn, error) {
+		var nd net.Dialer
+		c, err := nd.DialContext(ctx, network, address)
+		return struct{ net.Conn }{c}, err
+	}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { plain.Close() })
 	for _, v := range []struct {
 		name string
 		dial func() (net.Conn, error)
 	}{
 		{"x-crypto-Client.Dial", func() (net.Conn, error) { return raw.Dial("tcp", source) }},
 		{"tunnel.SSHDialer", func() (net.Conn, error) { return d.DialContext(context.Background(), "tcp", source) }},
+		{"tunnel.SSHDialer-no-quickack", func() (net.Conn, error) { return plain.DialContext(context.Background(), "tcp", source) }},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			c, err := v.dial()
