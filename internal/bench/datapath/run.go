@@ -93,7 +93,7 @@ type env struct {
 	sideCPU func() time.Duration
 	// costs, if not nil, measures what an open conn costs (the SSH
 	// variants); see connCosts.
-	costs func(h *harness, n int) ([]costLine, error)
+	costs func(n int) ([]costLine, error)
 }
 
 // variant is one way for the clients to reach the brokers.
@@ -234,7 +234,7 @@ func run(ctx context.Context, cfg config, tb testing.TB, progress io.Writer) (*r
 		if t.err != nil || t.env.costs == nil || cfg.connCost == 0 {
 			continue
 		}
-		lines, err := t.env.costs(h, cfg.connCost)
+		lines, err := t.env.costs(cfg.connCost)
 		if err != nil {
 			fail(-1, t.name+" conn cost", err)
 			continue
@@ -328,17 +328,23 @@ func kafkanatEnv(c *cluster, via string, opts ...kafkanat.Option) (*env, error) 
 	}}, nil
 }
 
-func setupKafkanat(h *harness) (*env, error) {
-	c, err := h.cluster(clusterSpec{})
+// envOver starts a cluster of spec and makes the variant's env over it
+// with mk; the cluster is closed if mk fails.
+func (h *harness) envOver(spec clusterSpec, mk func(*cluster) (*env, error)) (*env, error) {
+	c, err := h.cluster(spec)
 	if err != nil {
 		return nil, err
 	}
-	e, err := kafkanatEnv(c, "")
+	e, err := mk(c)
 	if err != nil {
 		c.close()
 		return nil, err
 	}
 	return e, nil
+}
+
+func setupKafkanat(h *harness) (*env, error) {
+	return h.envOver(clusterSpec{}, func(c *cluster) (*env, error) { return kafkanatEnv(c, "") })
 }
 
 func setupSOCKS(kind string) func(h *harness) (*env, error) {
@@ -363,14 +369,8 @@ func setupSOCKS(kind string) func(h *harness) (*env, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := h.cluster(clusterSpec{})
+		e, err := h.envOver(clusterSpec{}, func(c *cluster) (*env, error) { return kafkanatEnv(c, proxyURL) })
 		if err != nil {
-			closeProxy()
-			return nil, err
-		}
-		e, err := kafkanatEnv(c, proxyURL)
-		if err != nil {
-			c.close()
 			closeProxy()
 			return nil, err
 		}

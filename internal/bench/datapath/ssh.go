@@ -112,42 +112,28 @@ func setupSSH(quickack bool) func(h *harness) (*env, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := h.cluster(clusterSpec{})
-		if err != nil {
-			return nil, err
-		}
-		e, err := sshRouteEnv(c, b.url(), quickack)
-		if err != nil {
-			c.close()
-			return nil, err
-		}
-		if quickack {
-			e.costs = func(h *harness, n int) ([]costLine, error) { return sshConnCosts(h, b, c, n) }
-		}
-		return e, nil
+		return h.envOver(clusterSpec{}, func(c *cluster) (*env, error) {
+			e, err := sshRouteEnv(c, b.url(), quickack)
+			if err == nil && quickack {
+				e.costs = func(n int) ([]costLine, error) { return sshConnCosts(b, c, n) }
+			}
+			return e, err
+		})
 	}
 }
 
 func setupSSHGo(quickack bool) func(h *harness) (*env, error) {
 	return func(h *harness) (*env, error) {
-		c, err := h.cluster(clusterSpec{SSHServer: true})
-		if err != nil {
-			return nil, err
-		}
-		kh := filepath.Join(h.tb.TempDir(), "known_hosts")
-		if err := os.WriteFile(kh, []byte(c.SSHKnownHosts+"\n"), 0o600); err != nil {
-			c.close()
-			return nil, err
-		}
-		// The Go bastion lets anyone in; the password is never asked for.
-		u := &url.URL{Scheme: "ssh", User: url.UserPassword("bench", "unused"), Host: c.SSHAddr,
-			RawQuery: url.Values{"known_hosts": {kh}}.Encode()}
-		e, err := sshRouteEnv(c, u, quickack)
-		if err != nil {
-			c.close()
-			return nil, err
-		}
-		return e, nil
+		return h.envOver(clusterSpec{SSHServer: true}, func(c *cluster) (*env, error) {
+			kh := filepath.Join(h.tb.TempDir(), "known_hosts")
+			if err := os.WriteFile(kh, []byte(c.SSHKnownHosts+"\n"), 0o600); err != nil {
+				return nil, err
+			}
+			// The Go bastion lets anyone in; the password is never asked for.
+			u := &url.URL{Scheme: "ssh", User: url.UserPassword("bench", "unused"), Host: c.SSHAddr,
+				RawQuery: url.Values{"known_hosts": {kh}}.Encode()}
+			return sshRouteEnv(c, u, quickack)
+		})
 	}
 }
 
@@ -225,7 +211,7 @@ type costLine struct {
 // client keeps one), and "ssh -N -L" (the growth of the ssh process's
 // resident memory). It also times channel opens, SSHDialer against
 // Client.Dial, alternating in blocks.
-func sshConnCosts(h *harness, b *sshBastion, c *cluster, n int) ([]costLine, error) {
+func sshConnCosts(b *sshBastion, c *cluster, n int) ([]costLine, error) {
 	target := c.Addrs[0]
 	d, err := tunnel.NewSSH(b.url(), nil)
 	if err != nil {
