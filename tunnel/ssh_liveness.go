@@ -23,8 +23,9 @@ const (
 	// for a whole interval, before the connection is declared dead:
 	// OpenSSH's ServerAliveCountMax default.
 	DefaultSSHKeepaliveMax = 3
-	// minSSHKeepalive is the shortest keepalive interval accepted.
+	// minSSHKeepalive and maxSSHKeepalive bound the keepalive interval.
 	minSSHKeepalive = 100 * time.Millisecond
+	maxSSHKeepalive = 24 * time.Hour
 )
 
 const (
@@ -77,8 +78,8 @@ func (f optionFunc) apply(o *sshOptions) error { return f(o) }
 // declared dead and the dial goes on over a new one.
 //
 // interval 0 turns both checks off: the route then relies on TCP (see
-// NewSSH's forward dialer). An interval below 100ms, a negative one, or
-// max below 1 with a non-zero interval is an error.
+// NewSSH's forward dialer). A negative interval, one below 100ms or above
+// 24h, or max below 1 with a non-zero interval is an error.
 //
 //	d, err := tunnel.NewSSHConfig("bastion:22", cfg, nil, tunnel.SSHKeepalive(5*time.Second, 2))
 func SSHKeepalive(interval time.Duration, max int) SSHOption {
@@ -99,6 +100,8 @@ func checkKeepalive(interval time.Duration, max int) error {
 		return nil
 	case interval < minSSHKeepalive:
 		return fmt.Errorf("interval shorter than %v", minSSHKeepalive)
+	case interval > maxSSHKeepalive:
+		return fmt.Errorf("interval longer than %v", maxSSHKeepalive)
 	case max < 1:
 		return errors.New("max below 1")
 	}
@@ -124,8 +127,8 @@ func parseKeepalive(interval, max []string) (sshOptions, error) {
 			o.keepalive = d
 		default:
 			secs, nerr := strconv.Atoi(v)
-			if nerr != nil {
-				return o, fmt.Errorf("keepalive=%q is not a duration (15s, 1m), a number of seconds, or off", v)
+			if nerr != nil || secs < 0 || secs > int(maxSSHKeepalive/time.Second) {
+				return o, fmt.Errorf("keepalive=%q is not a duration (15s, 1m), a number of seconds up to a day, or off", v)
 			}
 			o.keepalive = time.Duration(secs) * time.Second
 		}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,7 +128,9 @@ func TestSSHKeepaliveURL(t *testing.T) {
 		d.Close()
 	}
 	for _, tc := range []struct{ q, want string }{
-		{"keepalive=soon", `keepalive="soon" is not a duration (15s, 1m), a number of seconds, or off`},
+		{"keepalive=soon", `keepalive="soon" is not a duration (15s, 1m), a number of seconds up to a day, or off`},
+		{"keepalive=9999999999", `keepalive="9999999999" is not a duration (15s, 1m), a number of seconds up to a day, or off`},
+		{"keepalive=25h", "keepalive=25h0m0s keepalive_max=3: interval longer than 24h0m0s"},
 		{"keepalive=-5s", "keepalive=-5s keepalive_max=3: negative interval"},
 		{"keepalive=10ms", "keepalive=10ms keepalive_max=3: interval shorter than 100ms"},
 		{"keepalive_max=0", "keepalive=15s keepalive_max=0: max below 1"},
@@ -350,4 +354,46 @@ func TestSSHDialsDuringAndAfterOutage(t *testing.T) {
 	start := time.Now()
 	testnet.RoundTrip(t, sshDial(t, d, echo), "after")
 	t.Logf("first dial after the outage: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// FuzzSSHKeepaliveQuery feeds arbitrary keepalive= and keepalive_max=
+// values to NewSSH: it must never panic, and a value it rejects is an
+// error naming the route without its password.
+func FuzzSSHKeepaliveQuery(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"15s", "3"},    // the defaults, written out
+		{"off", ""},     // keepalives off
+		{"0", "2"},      // off, with a max that contradicts it
+		{"30", "1"},     // whole seconds, as OpenSSH writes them
+		{"-1s", "3"},    // negative
+		{"99ms", "3"},   // under the 100ms floor
+		{"1h", "0"},     // max below 1
+		{"1e9h", "-5"},  // overflowing duration, negative max
+		{"%zz", "x"},    // not a value at all
+		{"", "9999999"}, // huge max
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	kh := filepath.Join(f.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, nil, 0o600); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, interval, max string) {
+		q := url.Values{"known_hosts": {kh}}
+		if interval != "" {
+			q.Set("keepalive", interval)
+		}
+		if max != "" {
+			q.Set("keepalive_max", max)
+		}
+		u := sshURL(url.UserPassword("alice", "s3cret"), "127.0.0.1:22", q.Encode())
+		d, err := tunnel.NewSSH(u, nil)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "invalid SSH route ssh://alice:xxxxx@127.0.0.1:22") || strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("error %q", err)
+			}
+			return
+		}
+		d.Close()
+	})
 }
