@@ -449,7 +449,7 @@ func (d *Dialer) handshake(ctx context.Context, c net.Conn, address string) (net
 	}
 	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, fmt.Errorf("TLS handshake with %s: %w", cfg.ServerName, err)
+		return nil, &tlsError{server: cfg.ServerName, err: err}
 	}
 	return tc, nil
 }
@@ -466,6 +466,15 @@ func (d *Dialer) failed(ctx context.Context, e *Error, start time.Time) error {
 		slog.String("error", e.Error()))
 	return e
 }
+
+// tlsError is a failed TLS handshake with the broker (Config.TLS).
+type tlsError struct {
+	server string // the name verified
+	err    error
+}
+
+func (e *tlsError) Error() string { return "TLS handshake with " + e.server + ": " + e.err.Error() }
+func (e *tlsError) Unwrap() error { return e.err }
 
 // routeError is one route's failure among several.
 type routeError struct {

@@ -1,8 +1,6 @@
 package dialer
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 
@@ -40,9 +38,8 @@ var stageOrder = map[Stage]int{StageResolve: 1, StageConnect: 2, StageHandshake:
 // them reached.
 //
 // It returns "" when err does not tell: the dial was refused or never
-// started (ErrNoRoute, a malformed address, Close), a route the
-// application named failed with an error of its own, or a TLS handshake
-// ended without a crypto/tls or crypto/x509 error (the peer hung up).
+// started (ErrNoRoute, a malformed address, Close), or a route the
+// application named failed with an error of its own.
 func StageOf(err error) Stage {
 	var e *Error
 	if errors.As(err, &e) {
@@ -81,7 +78,8 @@ func attemptStage(err error) Stage {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return StageConnect
 	}
-	if isTLS(err) {
+	var te *tlsError
+	if errors.As(err, &te) {
 		return StageTLS
 	}
 	return ""
@@ -90,29 +88,4 @@ func attemptStage(err error) Stage {
 func isDNS(err error) bool {
 	var dns *net.DNSError
 	return errors.As(err, &dns)
-}
-
-// isTLS recognises the errors of a failed TLS handshake: certificates that
-// do not verify, alerts either side sent, and a peer that does not speak
-// TLS.
-func isTLS(err error) bool {
-	var (
-		verify  *tls.CertificateVerificationError
-		header  tls.RecordHeaderError
-		alert   tls.AlertError
-		ech     *tls.ECHRejectionError
-		unknown x509.UnknownAuthorityError
-		host    x509.HostnameError
-		invalid x509.CertificateInvalidError
-		op      *net.OpError
-	)
-	switch {
-	case errors.As(err, &verify), errors.As(err, &header), errors.As(err, &alert), errors.As(err, &ech),
-		errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid):
-		return true
-	case errors.As(err, &op) && (op.Op == "remote error" || op.Op == "local error"):
-		// crypto/tls reports the alerts it receives and sends this way.
-		return true
-	}
-	return false
 }

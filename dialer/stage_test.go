@@ -85,10 +85,9 @@ func TestStageOf(t *testing.T) {
 		{"bastion refuses the channel", "a.invalid:1 => " + echo + " via " + ssh("pw"), false, dialer.StageChannel},
 		{"certificate for another name", "a.invalid:1 => " + tlsServer.Addr(), true, dialer.StageTLS},
 		{"plaintext peer", "a.invalid:1 => " + httpPeer.Addr(), true, dialer.StageTLS},
-		// A peer that hangs up or echoes the client's hello fails TLS with
-		// errors that carry no crypto/tls type: not classified.
-		{"peer hangs up during TLS", "a.invalid:1 => " + hangUp.Addr(), true, ""},
-		{"peer echoes during TLS", "a.invalid:1 => " + echo, true, ""},
+		// A peer that hangs up or echoes the client's hello fails TLS too.
+		{"peer hangs up during TLS", "a.invalid:1 => " + hangUp.Addr(), true, dialer.StageTLS},
+		{"peer echoes during TLS", "a.invalid:1 => " + echo, true, dialer.StageTLS},
 		{"denied", "a.invalid:1 deny", false, ""},
 		{"furthest of several routes", "a.invalid:1 => " + echo + " via socks5://" + closed + ", " + ssh("pw"), false, dialer.StageChannel},
 	} {
