@@ -115,20 +115,15 @@ func startPeer(tb testing.TB, start func(testing.TB) string) (url string, err er
 }
 
 // startSocat starts socat forwarding 127.0.0.1:port to target, forking a
-// process per connection, and returns a function that stops it and every
-// process it forked. With nodelay, both of socat's sockets set TCP_NODELAY
+// process per connection; stopping it stops every process it forked. With nodelay, both of socat's sockets set TCP_NODELAY
 // (by default socat leaves Nagle's algorithm on). socat is Debian's package
 // socat.
-func startSocat(port int, target string, nodelay bool) (stop func(), err error) {
+func startSocat(port int, target string, nodelay bool) (*forwarder, error) {
 	listen, connect := fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "TCP:"+target
 	if nodelay {
 		listen, connect = listen+",nodelay", connect+",nodelay"
 	}
-	p, err := startForwarder("socat", "socat", port, listen, connect)
-	if err != nil {
-		return nil, err
-	}
-	return p.stop, nil
+	return startForwarder("socat", "socat", port, listen, connect)
 }
 
 // forwarder is a process that forwards a local port, started by

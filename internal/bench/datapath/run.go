@@ -384,36 +384,41 @@ func setupSOCKS(kind string) func(h *harness) (*env, error) {
 }
 
 func setupSocat(nodelay bool) func(h *harness) (*env, error) {
-	return func(h *harness) (*env, error) { return h.socat(nodelay) }
+	return func(h *harness) (*env, error) {
+		e, _, err := h.forwardedEnv(func(port int, target string) (*forwarder, error) { return startSocat(port, target, nodelay) })
+		return e, err
+	}
 }
 
-func (h *harness) socat(nodelay bool) (*env, error) {
+// forwardedEnv puts a forwarding process per broker in front of a cluster,
+// as people do without kafkanat: the brokers advertise local ports, and
+// start runs a forwarder from each port to its broker. The brokers
+// advertise the forwarders, so every connection after the bootstrap goes
+// through one too.
+func (h *harness) forwardedEnv(start func(port int, target string) (*forwarder, error)) (*env, []*forwarder, error) {
 	ports, err := freePorts(h.cfg.brokers)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// The brokers advertise the forwarders, so every connection after the
-	// bootstrap goes through one too, as with any proxy put in front of a
-	// cluster.
 	adv := loopbackAddrs(ports)
 	c, err := h.cluster(clusterSpec{Advertise: adv})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var stops []func()
+	var fwds []*forwarder
 	closeAll := func() {
 		c.close()
-		for _, stop := range slices.Backward(stops) {
-			stop()
+		for _, f := range slices.Backward(fwds) {
+			f.stop()
 		}
 	}
 	for i, target := range c.Addrs {
-		stop, err := startSocat(ports[i], target, nodelay)
+		f, err := start(ports[i], target)
 		if err != nil {
 			closeAll()
-			return nil, err
+			return nil, nil, err
 		}
-		stops = append(stops, stop)
+		fwds = append(fwds, f)
 	}
-	return &env{seeds: adv, close: closeAll}, nil
+	return &env{seeds: adv, close: closeAll}, fwds, nil
 }

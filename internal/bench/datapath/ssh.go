@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -147,37 +146,20 @@ func setupSSHL(cipher string) func(h *harness) (*env, error) {
 		if err != nil {
 			return nil, err
 		}
-		ports, err := freePorts(h.cfg.brokers)
+		e, fwds, err := h.forwardedEnv(func(port int, target string) (*forwarder, error) {
+			return startSSHForward(b, port, target, cipher)
+		})
 		if err != nil {
 			return nil, err
 		}
-		adv := loopbackAddrs(ports)
-		c, err := h.cluster(clusterSpec{Advertise: adv})
-		if err != nil {
-			return nil, err
-		}
-		var fwds []*forwarder
-		closeAll := func() {
-			c.close()
-			for _, f := range slices.Backward(fwds) {
-				f.stop()
-			}
-		}
-		for i, target := range c.Addrs {
-			f, err := startSSHForward(b, ports[i], target, cipher)
-			if err != nil {
-				closeAll()
-				return nil, err
-			}
-			fwds = append(fwds, f)
-		}
-		return &env{seeds: adv, close: closeAll, sideCPU: func() time.Duration {
+		e.sideCPU = func() time.Duration {
 			var sum time.Duration
 			for _, f := range fwds {
 				sum += processCPU(f.cmd.Process.Pid)
 			}
 			return sum
-		}}, nil
+		}
+		return e, nil
 	}
 }
 
