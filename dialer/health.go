@@ -77,8 +77,8 @@ func (h *health) abandonProbe() {
 	h.mu.Unlock()
 }
 
-// downUntil returns when the route's backoff expires; the zero time means
-// it is healthy.
+// downUntil returns when the route's backoff expires (it may have); the
+// zero time means the route is healthy.
 func (h *health) downUntil() time.Time {
 	if !h.failing.Load() {
 		return time.Time{}

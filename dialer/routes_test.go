@@ -222,7 +222,7 @@ func TestRouteHealth(t *testing.T) {
 			down = r
 		}
 	}
-	if !down.Unhealthy || !down.HealthyAt.After(time.Now()) {
+	if !down.Unhealthy || !down.ProbeAt.After(time.Now()) {
 		t.Errorf("the blackholed route's stats %+v, want it unhealthy for a while", down)
 	}
 	for range 3 {

@@ -22,10 +22,12 @@ type RouteStats struct {
 	BytesRead    uint64 // read by the client from connections over the route
 	BytesWritten uint64 // written by the client to connections over the route
 	DialLatency  Latency
-	// Unhealthy reports a route whose last attempt failed: until
-	// HealthyAt, dials try it after the healthy routes of their rule.
+	// Unhealthy reports a route whose last attempt failed: dials try it
+	// after the healthy routes of their rule until an attempt or a probe
+	// connects. ProbeAt is when its backoff expires and the next dial may
+	// probe it; zero when healthy.
 	Unhealthy bool
-	HealthyAt time.Time // zero when healthy
+	ProbeAt   time.Time
 }
 
 // Latency summarises the durations of a route's dial attempts (connect,
@@ -147,11 +149,10 @@ func (d *Dialer) Stats() Stats {
 	routes := d.routes.all()
 	d.mu.Unlock()
 	out := Stats{Routes: make([]RouteStats, 0, len(routes))}
-	now := time.Now()
 	for _, r := range routes {
 		rs := r.stats.snapshot(r.name)
-		if until := r.health.downUntil(); now.Before(until) {
-			rs.Unhealthy, rs.HealthyAt = true, until
+		if until := r.health.downUntil(); !until.IsZero() {
+			rs.Unhealthy, rs.ProbeAt = true, until
 		}
 		out.Routes = append(out.Routes, rs)
 	}
