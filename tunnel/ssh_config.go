@@ -33,7 +33,7 @@ var sshTargets = route.Targets{Protocol: "SSH", Forbidden: connectTargets.Forbid
 
 // NewSSH returns an SSHDialer for the bastion at bastion, which has the form
 //
-//	ssh://user[:password]@host[:port][?key=PATH&known_hosts=PATH&keepalive=15s&keepalive_max=3]
+//	ssh://user[:password]@host[:port][?key=PATH&known_hosts=PATH&keepalive=15s&keepalive_max=1]
 //
 // The port defaults to 22. The user is required.
 //
@@ -64,8 +64,8 @@ var sshTargets = route.Targets{Protocol: "SSH", Forbidden: connectTargets.Forbid
 // keepalive=D (a duration such as 15s or 1m, or whole seconds) and
 // keepalive_max=N set how the route notices a bastion that silently went
 // away, as SSHKeepalive describes (OpenSSH's ServerAliveInterval and
-// ServerAliveCountMax): by default 15s and 3, so that a dead bastion is
-// given up 60s after the last byte it sent, and a dial that finds it dead
+// ServerAliveCountMax): by default 15s and 1, so that a dead bastion is
+// given up 30s after the last byte it sent, and a dial that finds it dead
 // goes on over a new SSH connection within about a second. keepalive=off
 // (or 0) turns the checks off.
 //
@@ -218,7 +218,7 @@ func NewSSH(bastion *url.URL, forward proxy.ContextDialer) (*SSHDialer, error) {
 // their own host key policy). cfg.User must be set and cfg.HostKeyCallback
 // must not be nil; cfg is copied. A non-zero cfg.Timeout bounds establishing
 // the SSH connection in addition to the dial's context. options tune the
-// route: SSHKeepalive (keepalives every 15s, 3 allowed to go unanswered,
+// route: SSHKeepalive (keepalives every 15s, 1 allowed to go unanswered,
 // unless given).
 //
 // forward dials the bastion; nil means a dialer with TCP keep-alive and,

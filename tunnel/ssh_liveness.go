@@ -20,9 +20,12 @@ const (
 	// ServerAliveInterval as bastion operators commonly set it.
 	DefaultSSHKeepalive = 15 * time.Second
 	// DefaultSSHKeepaliveMax is how many keepalives may go unanswered, each
-	// for a whole interval, before the connection is declared dead:
-	// OpenSSH's ServerAliveCountMax default.
-	DefaultSSHKeepaliveMax = 3
+	// for a whole interval, before the connection is declared dead. With
+	// one, a silent bastion is given up two intervals (30s) after its last
+	// byte: Kafka's default request timeout, and the route's
+	// TCP_USER_TIMEOUT. OpenSSH's ServerAliveCountMax defaults to 3 (60s),
+	// long enough for a Kafka client to time out its requests first.
+	DefaultSSHKeepaliveMax = 1
 	// minSSHKeepalive and maxSSHKeepalive bound the keepalive interval.
 	minSSHKeepalive = 100 * time.Millisecond
 	maxSSHKeepalive = 24 * time.Hour
@@ -61,7 +64,7 @@ func (f optionFunc) apply(o *sshOptions) error { return f(o) }
 
 // SSHKeepalive sets how the route checks that the bastion is alive,
 // overriding the default of DefaultSSHKeepalive (15s) and
-// DefaultSSHKeepaliveMax (3), as the ssh:// URL's keepalive= and
+// DefaultSSHKeepaliveMax (1), as the ssh:// URL's keepalive= and
 // keepalive_max= do for NewSSH.
 //
 // When nothing has come from the bastion for interval, the route sends it

@@ -130,9 +130,9 @@ func TestSSHKeepaliveURL(t *testing.T) {
 	for _, tc := range []struct{ q, want string }{
 		{"keepalive=soon", `keepalive="soon" is not a duration (15s, 1m), a number of seconds up to a day, or off`},
 		{"keepalive=9999999999", `keepalive="9999999999" is not a duration (15s, 1m), a number of seconds up to a day, or off`},
-		{"keepalive=25h", "keepalive=25h0m0s keepalive_max=3: interval longer than 24h0m0s"},
-		{"keepalive=-5s", "keepalive=-5s keepalive_max=3: negative interval"},
-		{"keepalive=10ms", "keepalive=10ms keepalive_max=3: interval shorter than 100ms"},
+		{"keepalive=25h", "keepalive=25h0m0s keepalive_max=1: interval longer than 24h0m0s"},
+		{"keepalive=-5s", "keepalive=-5s keepalive_max=1: negative interval"},
+		{"keepalive=10ms", "keepalive=10ms keepalive_max=1: interval shorter than 100ms"},
 		{"keepalive_max=0", "keepalive=15s keepalive_max=0: max below 1"},
 		{"keepalive_max=x", `keepalive_max="x" is not a whole number`},
 		{"keepalive=off&keepalive_max=3", "keepalive_max=3 has no effect with keepalive=off (keepalives off); drop one"},
