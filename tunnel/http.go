@@ -65,7 +65,8 @@ var (
 // and neither contains control characters nor the user a colon (RFC 7617).
 // A path, query or fragment is an error.
 //
-// forward dials the proxy itself; nil means a net.Dialer.
+// forward dials the proxy itself; nil means a net.Dialer with TCP
+// keep-alive and, on Linux, TCP_USER_TIMEOUT of 30s.
 func NewHTTP(proxyURL *url.URL, forward proxy.ContextDialer, tlsConfig *tls.Config) (*HTTPDialer, error) {
 	canonical, err := httpSpec.Parse(proxyURL)
 	if err != nil {
@@ -99,7 +100,7 @@ func NewHTTP(proxyURL *url.URL, forward proxy.ContextDialer, tlsConfig *tls.Conf
 		d.tls.NextProtos = nil
 	}
 	if d.forward == nil {
-		d.forward = &net.Dialer{}
+		d.forward = route.NewDialer()
 	}
 	d.name = canonical.Redacted()
 	return d, nil
