@@ -79,7 +79,9 @@ type Config struct {
 	Logger *slog.Logger
 
 	// Direct dials the direct route and every proxy the route URLs name.
-	// Nil means a net.Dialer.
+	// Nil means a net.Dialer with TCP keep-alive and, on Linux,
+	// TCP_USER_TIMEOUT of 30s (a connection whose peer silently vanished
+	// fails within 30s even with data unacknowledged).
 	Direct proxy.ContextDialer
 
 	// NoProxy lists targets that bypass the default routes and are dialed

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -263,8 +262,11 @@ func names(rs []*route) string {
 	return b.String()
 }
 
-// directDialer is the direct route: a net.Dialer; the Dialer bounds each
+// directDialer is the direct route, which also dials every proxy and
+// bastion: a net.Dialer with TCP keep-alive and, on Linux,
+// TCP_USER_TIMEOUT, so that a connection whose peer silently vanished
+// fails within 30s even with data unacknowledged. The Dialer bounds each
 // dial with its context.
 func directDialer() proxy.ContextDialer {
-	return &net.Dialer{}
+	return iroute.NewDialer()
 }

@@ -44,7 +44,8 @@ var (
 // user is not empty. The port defaults to 1080. A path, query or fragment
 // is an error.
 //
-// forward dials the proxy itself; nil means a net.Dialer.
+// forward dials the proxy itself; nil means a net.Dialer with TCP
+// keep-alive and, on Linux, TCP_USER_TIMEOUT of 30s.
 func New(proxyURL *url.URL, forward proxy.ContextDialer) (*Dialer, error) {
 	canonical, err := spec.Parse(proxyURL)
 	if err != nil {
@@ -62,7 +63,7 @@ func New(proxyURL *url.URL, forward proxy.ContextDialer) (*Dialer, error) {
 		}
 	}
 	if forward == nil {
-		forward = &net.Dialer{}
+		forward = route.NewDialer()
 	}
 	return &Dialer{proxyAddr: canonical.Host, auth: auth, forward: forward, name: canonical.Redacted()}, nil
 }
