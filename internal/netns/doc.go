@@ -6,17 +6,17 @@
 // The suite (go test ./internal/netns, as root) builds three namespaces per
 // run, named kntns<pid>-client, -edge and -brokers:
 //
-//	client 192.0.2.2 ── 192.0.2.1 edge 198.51.100.1 ── brokers 198.51.100.11-.13, DNS .53
+//	client 203.0.113.2 ── 203.0.113.1 edge 198.51.100.1 ── brokers 198.51.100.11-.13, DNS .53
 //
 // The client network has no route beyond the edge and no DNS server (its
-// resolv.conf names 192.0.2.53, which nobody holds). The edge forwards only
+// resolv.conf names 203.0.113.53, which nobody holds). The edge forwards only
 // connections its NAT rules translate, and resolves the brokers' names
 // through the brokers' DNS server. Brokers are kfake clusters in a process
 // of their own, each broker on its own address, advertising names that only
 // the brokers' side resolves (kafka-<n>.brokers.kafkanat.test). Nothing is
 // routed off the machine and the root namespace is never changed: veth
 // pairs are created inside the namespaces, forwarding is enabled in the
-// edge only, and addresses come from 192.0.2.0/24 and 198.51.100.0/24.
+// edge only, and addresses come from 203.0.113.0/24 and 198.51.100.0/24.
 // The machine's own network may use those ranges too (this one does), so
 // every program meant for a namespace checks first that it is not in the
 // test process's (CheckNotParentNamespace).

@@ -65,10 +65,10 @@ socksmethod: none
 user.privileged: root
 user.unprivileged: nobody
 client pass {
-	from: 192.0.2.0/24 to: 0.0.0.0/0
+	from: 203.0.113.0/24 to: 0.0.0.0/0
 }
 socks pass {
-	from: 192.0.2.0/24 to: 0.0.0.0/0
+	from: 203.0.113.0/24 to: 0.0.0.0/0
 }
 `, netns.EdgeIP, port, netns.EdgeBrokersIP)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {

@@ -10,11 +10,11 @@ import (
 )
 
 // procNetTCP is /proc/net/tcp as Linux writes it: a listener on
-// 192.0.2.1:1080, one on 127.0.0.1:53, and an established connection.
+// 203.0.113.1:1080, one on 127.0.0.1:53, and an established connection.
 const procNetTCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 010200C0:0438 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   0: 017100CB:0438 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
    1: 0100007F:0035 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 100 0 0 10 0
-   2: 020200C0:D431 010200C0:0438 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 20 4 30 10 -1
+   2: 027100CB:D431 017100CB:0438 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 20 4 30 10 -1
 `
 
 func TestParseListeners(t *testing.T) {
@@ -22,7 +22,7 @@ func TestParseListeners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:1080"), netip.MustParseAddrPort("127.0.0.1:53")}
+	want := []netip.AddrPort{netip.MustParseAddrPort("203.0.113.1:1080"), netip.MustParseAddrPort("127.0.0.1:53")}
 	if !slices.Equal(got, want) {
 		t.Errorf("listeners %v, want %v (the established connection is not one)", got, want)
 	}

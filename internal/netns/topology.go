@@ -3,6 +3,8 @@ package netns
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,15 +17,15 @@ import (
 // Addresses of the topology. Only documentation ranges (RFC 5737) are
 // used, so nothing here can be confused with a real network.
 const (
-	ClientIP = "192.0.2.2"  // the client host
-	EdgeIP   = "192.0.2.1"  // the edge's address on the client side: gateways and the bastion
-	LBIP     = "192.0.2.3"  // the edge's load balancer address (one port per broker)
-	ProxyIP  = "192.0.2.4"  // the edge's proxy host address (several ports, several brokers)
-	NodeIP   = "192.0.2.10" // the edge's "Kubernetes node" address (NodePorts, NAT)
+	ClientIP = "203.0.113.2"  // the client host
+	EdgeIP   = "203.0.113.1"  // the edge's address on the client side: gateways and the bastion
+	LBIP     = "203.0.113.3"  // the edge's load balancer address (one port per broker)
+	ProxyIP  = "203.0.113.4"  // the edge's proxy host address (several ports, several brokers)
+	NodeIP   = "203.0.113.10" // the edge's "Kubernetes node" address (NodePorts, NAT)
 
 	// DeadDNSIP is the client's name server: an address in the client's
 	// subnet that no host holds, so queries go out and nothing answers.
-	DeadDNSIP = "192.0.2.53"
+	DeadDNSIP = "203.0.113.53"
 
 	EdgeBrokersIP = "198.51.100.1"  // the edge's address on the brokers' side
 	DNSIP         = "198.51.100.53" // the brokers' network's DNS server
@@ -82,6 +84,9 @@ func Prefix(pid int) string { return fmt.Sprintf(namePrefixFormat, pid) }
 // Build creates the topology of the run whose names start with prefix. On
 // error whatever was created is removed again.
 func Build(prefix string) (*Topology, error) {
+	if err := checkHostSubnets(); err != nil {
+		return nil, err
+	}
 	t := &Topology{Prefix: prefix, Client: prefix + "-client", Edge: prefix + "-edge", Brokers: prefix + "-brokers"}
 	if err := t.build(); err != nil {
 		if rmErr := Remove(prefix); rmErr != nil {
@@ -294,4 +299,34 @@ func RemoveStale() ([]string, error) {
 func processExists(pid int) bool {
 	_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
 	return err == nil
+}
+
+// suiteSubnets are the networks the topology uses.
+var suiteSubnets = []netip.Prefix{netip.MustParsePrefix(ClientIP + "/24"), netip.MustParsePrefix(EdgeBrokersIP + "/24")}
+
+// checkHostSubnets refuses to build when the machine's own network (the
+// namespace the tests run in) uses one of the suite's networks: a program
+// started in the wrong namespace by mistake would then reach a real host
+// at the suite's addresses instead of failing.
+func checkHostSubnets() error {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return fmt.Errorf("listing the machine's addresses: %w", err)
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		for _, p := range suiteSubnets {
+			if p.Contains(ip.Unmap()) {
+				return fmt.Errorf("the machine's own network has %s, inside %s, which the suite's namespaces use; not building them", ip, p)
+			}
+		}
+	}
+	return nil
 }
