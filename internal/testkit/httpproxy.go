@@ -29,7 +29,7 @@ import (
 // Bytes a client sends right behind its CONNECT request are delivered to
 // the target first.
 type HTTPProxy struct {
-	s *proxyServer
+	*proxyServer // Addr, URL, Targets and Close
 }
 
 // NewHTTPProxy starts an HTTPProxy on 127.0.0.1 at a free port; it serves
@@ -41,30 +41,12 @@ func NewHTTPProxy(opts ...ProxyOption) (*HTTPProxy, error) {
 		}
 		return nil
 	}
-	s, err := newProxyServer("HTTPProxy", opts, check, serveHTTPConnect)
+	s, err := newProxyServer("HTTPProxy", "http", opts, check, serveHTTPConnect)
 	if err != nil {
 		return nil, err
 	}
-	return &HTTPProxy{s: s}, nil
+	return &HTTPProxy{s}, nil
 }
-
-// Addr returns the address the proxy listens on, "127.0.0.1:port".
-func (p *HTTPProxy) Addr() string { return p.s.ln.Addr().String() }
-
-// URL returns the proxy's route URL, "http://127.0.0.1:port", with
-// "user:password@" (escaped) when the proxy requires credentials.
-func (p *HTTPProxy) URL() string { return p.s.proxyURL("http") }
-
-// Targets returns, in the order they arrived, the target of every
-// well-formed CONNECT request that passed authentication, as the client
-// wrote it in the request line ("b1.kafka.internal.invalid:9092", "[::1]:9092"). Targets
-// the proxy failed to connect to are included.
-func (p *HTTPProxy) Targets() []string { return p.s.recorded() }
-
-// Close stops the proxy: it closes the listener and every client and
-// target connection, and returns once every goroutine of the proxy has
-// ended. Close is safe to call more than once.
-func (p *HTTPProxy) Close() error { return p.s.close() }
 
 // httpMaxRequestHeader bounds a request's head.
 const httpMaxRequestHeader = 64 << 10
@@ -111,19 +93,19 @@ func serveHTTPConnect(s *proxyServer, c net.Conn) {
 		return
 	}
 	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
-		s.release(up)
+		s.release(s.upstreams, up)
 		return
 	}
 	// Bytes the client sent behind its request are in br, not in c.
 	if n := br.Buffered(); n > 0 {
 		early, _ := br.Peek(n)
 		if _, err := up.Write(early); err != nil {
-			s.release(up)
+			s.release(s.upstreams, up)
 			return
 		}
 	}
 	if err := c.SetDeadline(time.Time{}); err != nil {
-		s.release(up)
+		s.release(s.upstreams, up)
 		return
 	}
 	s.relay(c, up)

@@ -2,12 +2,10 @@ package testkit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
-	"sync"
 	"time"
 )
 
@@ -52,35 +50,23 @@ const (
 	// proxyHandshakeTimeout bounds how long a client may take to ask for
 	// a target, so an abandoned client does not hold a goroutine.
 	proxyHandshakeTimeout = 10 * time.Second
-	// proxyDialTimeout bounds each dial to a target.
-	proxyDialTimeout = 10 * time.Second
 	// proxyLinger bounds how long a refused client's unread bytes are
 	// drained before the conn is closed (closing with unread bytes would
 	// reset the connection and could destroy the refusal in flight).
 	proxyLinger = time.Second
 )
 
-// proxyServer is what SOCKS5Server and HTTPProxy share: the listener, the
-// set of live conns, the recorded targets and the goroutines to wait for.
+// proxyServer is what SOCKS5Server and HTTPProxy share: a server and its
+// configuration, and the methods of their public API.
 type proxyServer struct {
+	*server
 	cfg    proxyConfig
-	ln     net.Listener
-	ctx    context.Context // ends at Close: aborts dials in flight
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	mu      sync.Mutex
-	closed  bool
-	conns   map[net.Conn]struct{}
-	targets []string
-
-	closeOnce sync.Once
-	closeErr  error
+	scheme string // of URL
 }
 
 // newProxyServer applies opts, listens on 127.0.0.1:0 and serves each
 // accepted conn with handle in its own goroutine.
-func newProxyServer(kind string, opts []ProxyOption, check func(proxyConfig) error, handle func(*proxyServer, net.Conn)) (*proxyServer, error) {
+func newProxyServer(kind, scheme string, opts []ProxyOption, check func(proxyConfig) error, handle func(*proxyServer, net.Conn)) (*proxyServer, error) {
 	var cfg proxyConfig
 	for _, o := range opts {
 		if o != nil {
@@ -95,115 +81,50 @@ func newProxyServer(kind string, opts []ProxyOption, check func(proxyConfig) err
 			return nil, fmt.Errorf("kafkanattest: %s: WithCredentials: %w", kind, err)
 		}
 	}
-	if cfg.dial == nil {
-		cfg.dial = (&net.Dialer{}).DialContext
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("kafkanattest: %s: %w", kind, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &proxyServer{cfg: cfg, ln: ln, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go s.serve(handle)
-	return s, nil
-}
-
-func (s *proxyServer) serve(handle func(*proxyServer, net.Conn)) {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if s.isClosed() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors or similar: wait, as net/http does.
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			continue
-		}
-		if !s.track(c) {
-			continue
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.release(c)
-			handle(s, c)
-		}()
-	}
-}
-
-func (s *proxyServer) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-// track registers c so that Close closes it; once closed, it closes c and
-// reports false.
-func (s *proxyServer) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		c.Close()
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-// release closes c and forgets it.
-func (s *proxyServer) release(c net.Conn) {
-	c.Close()
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-}
-
-func (s *proxyServer) record(target string) {
-	s.mu.Lock()
-	s.targets = append(s.targets, target)
-	s.mu.Unlock()
-}
-
-func (s *proxyServer) recorded() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.targets...)
-}
-
-// dial connects to target with the configured dialer; the conn is tracked.
-func (s *proxyServer) dial(target string) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, proxyDialTimeout)
-	defer cancel()
-	c, err := s.cfg.dial(ctx, "tcp", target)
+	srv, err := newServer(kind, cfg.dial)
 	if err != nil {
 		return nil, err
 	}
-	if c == nil {
-		return nil, errors.New("dialer returned neither a conn nor an error")
-	}
-	if !s.track(c) {
-		return nil, net.ErrClosed
-	}
-	return c, nil
+	s := &proxyServer{server: srv, cfg: cfg, scheme: scheme}
+	srv.serve(func(c net.Conn) { handle(s, c) })
+	return s, nil
 }
+
+// Addr returns the address the server listens on, "127.0.0.1:port".
+func (s *proxyServer) Addr() string { return s.ln.Addr().String() }
+
+// URL returns the server's route URL, "socks5://127.0.0.1:port" or
+// "http://127.0.0.1:port", with "user:password@" (escaped) when it
+// requires credentials.
+func (s *proxyServer) URL() string {
+	u := url.URL{Scheme: s.scheme, Host: s.ln.Addr().String()}
+	if s.cfg.auth {
+		u.User = url.UserPassword(s.cfg.user, s.cfg.password)
+	}
+	return u.String()
+}
+
+// Targets returns, in the order they arrived, the target of every request
+// from an authenticated client, as the client sent it: an IPv4 address
+// "192.0.2.1:9092", an IPv6 address "[2001:db8::1]:9092", or a host name
+// "b1.kafka.internal.invalid:9092", unresolved. Targets the server failed
+// to connect to are included.
+func (s *proxyServer) Targets() []string { return s.recorded() }
+
+// Close stops the server: it closes the listener and every client and
+// target connection, and returns once every goroutine of the server has
+// ended. Close is safe to call more than once.
+func (s *proxyServer) Close() error { return s.close() }
 
 // relay copies between client and upstream in both directions until both
 // have ended, passing each half-close on, then closes both.
 func (s *proxyServer) relay(client, upstream net.Conn) {
-	defer s.release(upstream)
+	defer s.release(s.upstreams, upstream)
 	done := make(chan struct{})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.wg.Go(func() {
 		defer close(done)
 		pipeHalf(upstream, client)
-	}()
+	})
 	pipeHalf(client, upstream)
 	<-done
 }
@@ -230,34 +151,4 @@ func linger(c net.Conn) {
 	}
 	c.SetReadDeadline(time.Now().Add(proxyLinger))
 	io.Copy(io.Discard, io.LimitReader(c, 1<<20))
-}
-
-// close stops the server: no new conns, dials in flight aborted, every
-// conn closed; it returns once every goroutine has ended.
-func (s *proxyServer) close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		conns := make([]net.Conn, 0, len(s.conns))
-		for c := range s.conns {
-			conns = append(conns, c)
-		}
-		s.mu.Unlock()
-		s.cancel()
-		s.closeErr = s.ln.Close()
-		for _, c := range conns {
-			c.Close()
-		}
-		s.wg.Wait()
-	})
-	return s.closeErr
-}
-
-// proxyURL is scheme://[user:password@]addr.
-func (s *proxyServer) proxyURL(scheme string) string {
-	u := url.URL{Scheme: scheme, Host: s.ln.Addr().String()}
-	if s.cfg.auth {
-		u.User = url.UserPassword(s.cfg.user, s.cfg.password)
-	}
-	return u.String()
 }

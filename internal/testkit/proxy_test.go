@@ -88,9 +88,9 @@ func proxyHalfClose(t *testing.T, c *net.TCPConn, r io.Reader) {
 	}
 }
 
-// proxyGoroutines returns the stacks of goroutines running proxy server
-// code.
-func proxyGoroutines() []string {
+// serverGoroutines returns the stacks of goroutines running the servers'
+// code (package testkit's, not its tests').
+func serverGoroutines() []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -105,14 +105,11 @@ func proxyGoroutines() []string {
 		// A conn goroutine whose top frame is its own function has
 		// returned from its handler and run its deferred calls, the
 		// WaitGroup's Done among them: it is exiting, not left behind.
-		if lines := strings.SplitN(g, "\n", 3); len(lines) > 1 && strings.HasPrefix(lines[1], "github.com/kafkanat/kafkanat/internal/testkit.(*proxyServer).serve.func") {
+		if lines := strings.SplitN(g, "\n", 3); len(lines) > 1 && strings.HasPrefix(lines[1], "github.com/kafkanat/kafkanat/internal/testkit.(*server).serve.func") {
 			continue
 		}
-		for _, marker := range []string{"testkit.(*proxyServer)", "testkit.serveSOCKS5", "testkit.serveHTTPConnect"} {
-			if strings.Contains(g, marker) {
-				left = append(left, g)
-				break
-			}
+		if strings.Contains(g, "github.com/kafkanat/kafkanat/internal/testkit.") {
+			left = append(left, g)
 		}
 	}
 	return left
@@ -250,8 +247,8 @@ func TestProxyCloseWaits(t *testing.T) {
 			stuck.Write(tc.connect(addr, "stuck.kafkanat.invalid:9092"))
 			<-dialing
 
-			if len(proxyGoroutines()) < 4 {
-				t.Fatalf("before Close, found only these proxy goroutines:\n%s", strings.Join(proxyGoroutines(), "\n\n"))
+			if len(serverGoroutines()) < 4 {
+				t.Fatalf("before Close, found only these proxy goroutines:\n%s", strings.Join(serverGoroutines(), "\n\n"))
 			}
 			done := make(chan error, 1)
 			go func() { done <- p.Close() }()
@@ -265,7 +262,7 @@ func TestProxyCloseWaits(t *testing.T) {
 			}
 			// Checked at once: leakcheck below retries, so it would also
 			// pass if Close returned before its goroutines ended.
-			if left := proxyGoroutines(); len(left) > 0 {
+			if left := serverGoroutines(); len(left) > 0 {
 				t.Errorf("after Close returned, %d proxy goroutines remain:\n%s", len(left), strings.Join(left, "\n\n"))
 			}
 			if err := p.Close(); err != nil {

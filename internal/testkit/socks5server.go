@@ -25,7 +25,7 @@ import (
 // Other commands get "command not supported" (7) and unknown address
 // types "address type not supported" (8).
 type SOCKS5Server struct {
-	s *proxyServer
+	*proxyServer // Addr, URL, Targets and Close
 }
 
 // NewSOCKS5Server starts a SOCKS5Server on 127.0.0.1 at a free port; it
@@ -37,31 +37,12 @@ func NewSOCKS5Server(opts ...ProxyOption) (*SOCKS5Server, error) {
 		}
 		return nil
 	}
-	s, err := newProxyServer("SOCKS5Server", opts, check, serveSOCKS5)
+	s, err := newProxyServer("SOCKS5Server", "socks5", opts, check, serveSOCKS5)
 	if err != nil {
 		return nil, err
 	}
-	return &SOCKS5Server{s: s}, nil
+	return &SOCKS5Server{s}, nil
 }
-
-// Addr returns the address the server listens on, "127.0.0.1:port".
-func (p *SOCKS5Server) Addr() string { return p.s.ln.Addr().String() }
-
-// URL returns the server's route URL, "socks5://127.0.0.1:port", with
-// "user:password@" (escaped) when the server requires credentials.
-func (p *SOCKS5Server) URL() string { return p.s.proxyURL("socks5") }
-
-// Targets returns, in the order they arrived, the target of every CONNECT
-// request from an authenticated client, as the client sent it: an IPv4
-// address "192.0.2.1:9092", an IPv6 address "[2001:db8::1]:9092", or a
-// host name "b1.kafka.internal.invalid:9092", unresolved. Targets the
-// server failed to connect to are included.
-func (p *SOCKS5Server) Targets() []string { return p.s.recorded() }
-
-// Close stops the server: it closes the listener and every client and
-// target connection, and returns once every goroutine of the server has
-// ended. Close is safe to call more than once.
-func (p *SOCKS5Server) Close() error { return p.s.close() }
 
 // SOCKS5 wire values (RFC 1928, RFC 1929).
 const (
@@ -147,11 +128,11 @@ func serveSOCKS5(s *proxyServer, c net.Conn) {
 		return
 	}
 	if err := socks5Reply(c, socks5Succeeded, up.LocalAddr()); err != nil {
-		s.release(up)
+		s.release(s.upstreams, up)
 		return
 	}
 	if err := c.SetDeadline(time.Time{}); err != nil {
-		s.release(up)
+		s.release(s.upstreams, up)
 		return
 	}
 	s.relay(c, up)

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -87,8 +86,6 @@ const (
 	// sshHandshakeTimeout bounds a client's SSH handshake, so an
 	// abandoned client does not hold a goroutine.
 	sshHandshakeTimeout = 10 * time.Second
-	// sshDialTimeout bounds each dial to a target.
-	sshDialTimeout = 10 * time.Second
 )
 
 // SSHServer is an in-process SSH server for tests that serves only what an
@@ -104,23 +101,11 @@ const (
 // A target the server cannot connect to is refused with "connect failed"
 // and the dial error as the message, as OpenSSH refuses it.
 type SSHServer struct {
-	cfg    sshConfig
-	ln     net.Listener
-	signer ssh.Signer
-	server *ssh.ServerConfig
-	ctx    context.Context // ends at Close: aborts dials in flight
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	mu          sync.Mutex
-	closed      bool
-	clients     map[net.Conn]struct{} // connections from SSH clients
-	upstreams   map[net.Conn]struct{} // connections to targets
-	targets     []string
-	established int
-
-	closeOnce sync.Once
-	closeErr  error
+	*server
+	cfg      sshConfig
+	signer   ssh.Signer
+	sshCfg   *ssh.ServerConfig
+	sessions int // SSH connections established so far; guarded by mu
 }
 
 // NewSSHServer starts an SSHServer on 127.0.0.1 at a free port; it serves
@@ -135,9 +120,6 @@ func NewSSHServer(opts ...SSHOption) (*SSHServer, error) {
 	if cfg.err != nil {
 		return nil, fmt.Errorf("kafkanattest: SSHServer: %w", cfg.err)
 	}
-	if cfg.dial == nil {
-		cfg.dial = (&net.Dialer{}).DialContext
-	}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("kafkanattest: SSHServer: generating the host key: %w", err)
@@ -146,31 +128,22 @@ func NewSSHServer(opts ...SSHOption) (*SSHServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafkanattest: SSHServer: %w", err)
 	}
-	s := &SSHServer{
-		cfg:       cfg,
-		signer:    signer,
-		clients:   map[net.Conn]struct{}{},
-		upstreams: map[net.Conn]struct{}{},
-	}
-	s.server = &ssh.ServerConfig{
+	s := &SSHServer{cfg: cfg, signer: signer}
+	s.sshCfg = &ssh.ServerConfig{
 		NoClientAuth: len(cfg.passwords) == 0 && len(cfg.keys) == 0,
 	}
 	if len(cfg.passwords) > 0 {
-		s.server.PasswordCallback = s.checkPassword
+		s.sshCfg.PasswordCallback = s.checkPassword
 	}
 	if len(cfg.keys) > 0 {
-		s.server.PublicKeyCallback = s.checkKey
+		s.sshCfg.PublicKeyCallback = s.checkKey
 	}
-	s.server.AddHostKey(signer)
+	s.sshCfg.AddHostKey(signer)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("kafkanattest: SSHServer: %w", err)
+	if s.server, err = newServer("SSHServer", cfg.dial); err != nil {
+		return nil, err
 	}
-	s.ln = ln
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(1)
-	go s.serve()
+	s.serve(s.serveConn)
 	return s, nil
 }
 
@@ -191,11 +164,7 @@ func (s *SSHServer) KnownHosts() string {
 // authenticated client asked for, in the order the requests arrived, as
 // "host:port" (IPv6 bracketed) with the host exactly as the client sent it,
 // unresolved. Targets the server failed to connect to are included.
-func (s *SSHServer) Targets() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.targets...)
-}
+func (s *SSHServer) Targets() []string { return s.recorded() }
 
 // Connections returns how many SSH connections have been established
 // (handshake and authentication succeeded) since the server started,
@@ -204,7 +173,7 @@ func (s *SSHServer) Targets() []string {
 func (s *SSHServer) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.established
+	return s.sessions
 }
 
 // DropConnections cuts every live SSH connection, as a restarting bastion
@@ -226,27 +195,7 @@ func (s *SSHServer) DropConnections() {
 // Close stops the server: it closes the listener and every client and
 // target connection, and returns once every goroutine of the server has
 // ended. Close is safe to call more than once.
-func (s *SSHServer) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		var conns []net.Conn
-		for c := range s.clients {
-			conns = append(conns, c)
-		}
-		for c := range s.upstreams {
-			conns = append(conns, c)
-		}
-		s.mu.Unlock()
-		s.cancel()
-		s.closeErr = s.ln.Close()
-		for _, c := range conns {
-			c.Close()
-		}
-		s.wg.Wait()
-	})
-	return s.closeErr
-}
+func (s *SSHServer) Close() error { return s.close() }
 
 func (s *SSHServer) checkPassword(meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
 	want, ok := s.cfg.passwords[meta.User()]
@@ -266,59 +215,10 @@ func (s *SSHServer) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Per
 	return nil, fmt.Errorf("key not authorized for user %q", meta.User())
 }
 
-func (s *SSHServer) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil {
-				return
-			}
-			// Out of file descriptors or similar: wait, as net/http does.
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			continue
-		}
-		if !s.track(s.clients, c) {
-			continue
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.release(s.clients, c)
-			s.serveConn(c)
-		}()
-	}
-}
-
-// track registers c in set so that Close closes it; once closed, it closes
-// c and reports false.
-func (s *SSHServer) track(set map[net.Conn]struct{}, c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		c.Close()
-		return false
-	}
-	set[c] = struct{}{}
-	return true
-}
-
-// release closes c and forgets it.
-func (s *SSHServer) release(set map[net.Conn]struct{}, c net.Conn) {
-	c.Close()
-	s.mu.Lock()
-	delete(set, c)
-	s.mu.Unlock()
-}
-
 // serveConn runs one SSH connection until it ends.
 func (s *SSHServer) serveConn(c net.Conn) {
 	c.SetDeadline(time.Now().Add(sshHandshakeTimeout))
-	conn, chans, reqs, err := ssh.NewServerConn(c, s.server)
+	conn, chans, reqs, err := ssh.NewServerConn(c, s.sshCfg)
 	if err != nil {
 		return
 	}
@@ -327,7 +227,7 @@ func (s *SSHServer) serveConn(c net.Conn) {
 		return
 	}
 	s.mu.Lock()
-	s.established++
+	s.sessions++
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -364,9 +264,7 @@ func (s *SSHServer) forward(nc ssh.NewChannel) {
 		return
 	}
 	target := net.JoinHostPort(req.Host, strconv.FormatUint(uint64(req.Port), 10))
-	s.mu.Lock()
-	s.targets = append(s.targets, target)
-	s.mu.Unlock()
+	s.record(target)
 	up, err := s.dial(target)
 	if err != nil {
 		nc.Reject(ssh.ConnectionFailed, err.Error())
@@ -380,24 +278,12 @@ func (s *SSHServer) forward(nc ssh.NewChannel) {
 	s.relay(ch, reqs, up)
 }
 
-// dial connects to target with the configured dialer; the conn is tracked.
+// dial is server.dial, refusing an empty host as OpenSSH does.
 func (s *SSHServer) dial(target string) (net.Conn, error) {
 	if host, _, _ := net.SplitHostPort(target); host == "" {
 		return nil, errors.New("empty host")
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, sshDialTimeout)
-	defer cancel()
-	c, err := s.cfg.dial(ctx, "tcp", target)
-	if err != nil {
-		return nil, err
-	}
-	if c == nil {
-		return nil, errors.New("dialer returned neither a conn nor an error")
-	}
-	if !s.track(s.upstreams, c) {
-		return nil, net.ErrClosed
-	}
-	return c, nil
+	return s.server.dial(target)
 }
 
 // relay copies between the channel and the target conn until both

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -294,26 +293,6 @@ func TestSSHServerDropConnections(t *testing.T) {
 	}
 }
 
-// sshServerGoroutines returns the stacks of goroutines running SSHServer
-// code.
-func sshServerGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var left []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "kafkanattest.(*SSHServer)") {
-			left = append(left, g)
-		}
-	}
-	return left
-}
 
 // Close ends relays, silent clients and dials in flight, and returns only
 // once every goroutine of the server is gone.
@@ -356,7 +335,7 @@ func TestSSHServerCloseWaits(t *testing.T) {
 	if el := time.Since(start); el < 100*time.Millisecond || el > 5*time.Second {
 		t.Errorf("Close took %v: it must wait for the dial, and only for it", el)
 	}
-	if left := sshServerGoroutines(); len(left) > 0 {
+	if left := serverGoroutines(); len(left) > 0 {
 		t.Errorf("after Close, %d goroutines of the server remain:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 	if err := s.Close(); err != nil {
