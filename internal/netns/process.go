@@ -2,7 +2,6 @@ package netns
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kafkanat/kafkanat/internal/testnet"
 )
 
 // stopTimeout is how long a process gets to exit on SIGTERM before its
@@ -25,7 +26,7 @@ type Process struct {
 	Name string // for messages
 
 	cmd    *exec.Cmd
-	out    syncBuffer // stderr, and stdout unless OnLine takes it
+	out    testnet.SyncBuffer // stderr, and stdout unless OnLine takes it
 	lines  sync.WaitGroup
 	exited chan struct{}
 	err    error // of Wait; read after exited is closed
@@ -110,7 +111,7 @@ func (p *Process) Err() error {
 
 // Output is what the process wrote to standard error (and to standard
 // output, unless OnLine reads it) so far.
-func (p *Process) Output() string { return p.out.String() }
+func (p *Process) Output() string { return strings.TrimRight(p.out.String(), "\n") }
 
 // Stop asks the process group to exit (SIGTERM), kills it after
 // stopTimeout, and waits. It returns nil if the process had to be stopped
@@ -161,24 +162,6 @@ func (p *Process) WaitListening(addr netip.AddrPort, timeout time.Duration) erro
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects output written by exec's copying goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimRight(b.buf.String(), "\n")
 }
 
 // parentNetEnv carries the test process's network namespace to the

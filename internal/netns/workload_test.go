@@ -41,7 +41,7 @@ type tally struct {
 	ackErrs  []string
 	readBad  []string
 	disorder []string
-	changed  chan struct{} // signalled (not closed) at each read
+	changed  chan struct{} // signalled (not closed) at each ack and read
 }
 
 func newTally() *tally {
@@ -61,6 +61,7 @@ func (t *tally) ack(seq int, err error, out *emitter) {
 		t.okAcks[seq]++
 	}
 	t.mu.Unlock()
+	t.signal()
 	ev := event{Ev: "ack", Seq: seq}
 	if err != nil {
 		ev.Err = err.Error()
@@ -81,9 +82,33 @@ func (t *tally) read(partition int32, value []byte) {
 		}
 		t.last[partition] = seq
 	}
+	t.signal()
+}
+
+// signal wakes a waiter: something was acknowledged or read.
+func (t *tally) signal() {
 	select {
 	case t.changed <- struct{}{}:
 	default:
+	}
+}
+
+// waitAcked waits until n records have been acknowledged (with or
+// without an error), or limit.
+func (t *tally) waitAcked(n int, limit time.Duration) {
+	deadline := time.After(limit)
+	for {
+		t.mu.Lock()
+		done := len(t.acks) >= n
+		t.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-t.changed:
+		case <-deadline:
+			return
+		}
 	}
 }
 
@@ -276,7 +301,11 @@ func saramaWorkload(spec clientSpec, dial dialFunc, out *emitter) (*workResult, 
 		prod.Input() <- &sarama.ProducerMessage{Topic: spec.Topic, Partition: int32(seq % partitions),
 			Value: sarama.ByteEncoder(recordValue(seq)), Metadata: seq}
 	})
-	prod.AsyncClose() // flushes, then closes Successes and Errors
+	// sarama's AsyncClose fails the records still being retried with
+	// ErrShuttingDown instead of flushing them: close once every record
+	// has its answer, as franz-go's Flush waits.
+	t.waitAcked(spec.Records, 2*time.Minute)
+	prod.AsyncClose() // then closes Successes and Errors
 	acking.Wait()
 	t.waitCaughtUp(time.Minute)
 	stopReading()

@@ -1,7 +1,6 @@
 package peers
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,9 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kafkanat/kafkanat/internal/testnet"
 )
 
 const (
@@ -214,7 +214,7 @@ func (p peer) run(t testing.TB, dir string, port int) (string, error) {
 	if p.env != nil {
 		cmd.Env = append(cmd.Env, p.env(dir)...)
 	}
-	out := new(syncBuffer)
+	out := new(testnet.SyncBuffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	setProcAttr(cmd)
 	// Wait returns even if a forked child still holds the output pipe.
@@ -309,23 +309,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer collects a peer's output, written by exec's copying goroutine
-// and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kafkanat/kafkanat/internal/testnet"
 )
 
 // daemon is a real proxy (microsocks, tinyproxy) the test can kill and
@@ -30,7 +31,7 @@ type daemon struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	out    *syncBuffer
+	out    *testnet.SyncBuffer
 }
 
 // lookBinary returns the path of name, or skips the test (fails it in CI,
@@ -118,7 +119,7 @@ func startDaemon(t testing.TB, name, bin string, args func(dir string, port int)
 func (d *daemon) start() error {
 	cmd := exec.Command(d.bin, d.args...)
 	cmd.Dir = d.dir
-	out := new(syncBuffer)
+	out := new(testnet.SyncBuffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = time.Second
@@ -200,23 +201,4 @@ func (d *daemon) output() string {
 		s += string(b)
 	}
 	return s
-}
-
-// syncBuffer collects a process's output, written by exec's copying
-// goroutine and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -6,6 +6,7 @@ package testnet
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -200,4 +201,25 @@ func MustFail(t testing.TB, c net.Conn, err error) error {
 		t.Errorf("dial returned a conn (%T) with error %v", c, err)
 	}
 	return err
+}
+
+// SyncBuffer collects a process's output, written by exec's copying
+// goroutine and read meanwhile by the test: a bytes.Buffer behind a mutex.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/kafkanat/kafkanat/internal/testnet"
 	"github.com/kafkanat/kafkanat/kafkanattest"
 )
 
@@ -178,7 +179,7 @@ func startBrokerProcess(spec clusterSpec) (*cluster, error) {
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), brokerdEnv+"="+string(js))
-	var stderr syncBuffer
+	var stderr testnet.SyncBuffer
 	cmd.Stderr = &stderr
 	setProcAttr(cmd)
 	stdin, err := cmd.StdinPipe()

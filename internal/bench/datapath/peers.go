@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kafkanat/kafkanat/internal/testnet"
 )
 
 // peerTB lets the harness start real peers with package internal/peers,
@@ -147,7 +149,7 @@ func startForwarder(bin, pkg string, port int, args ...string) (*forwarder, erro
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.Command(path, args...)
-	var out syncBuffer
+	var out testnet.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	setProcAttr(cmd)
 	cmd.WaitDelay = time.Second
@@ -217,27 +219,4 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// syncBuffer collects a process's output, written by exec's copying
-// goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.buf) == 0 {
-		return "(no output)"
-	}
-	return string(b.buf)
 }
