@@ -293,7 +293,6 @@ func TestSSHServerDropConnections(t *testing.T) {
 	}
 }
 
-
 // Close ends relays, silent clients and dials in flight, and returns only
 // once every goroutine of the server is gone.
 func TestSSHServerCloseWaits(t *testing.T) {
