@@ -105,7 +105,7 @@ func startPeer(tb testing.TB, start func(testing.TB) string) (url string, err er
 		case nil:
 		case peerAbort:
 			if v.skip {
-				err = fmt.Errorf("%w: %s", errSkip, v.msg)
+				err = &skipError{v.msg}
 			} else {
 				err = errors.New(v.msg)
 			}
@@ -145,7 +145,7 @@ func startForwarder(bin, pkg string, port int, args ...string) (*forwarder, erro
 		if os.Getenv("CI") == "true" {
 			return nil, errors.New(msg + "; CI must install it")
 		}
-		return nil, fmt.Errorf("%w: %s", errSkip, msg)
+		return nil, &skipError{msg}
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.Command(path, args...)

@@ -140,8 +140,15 @@ func variantNames() []string {
 	return names
 }
 
-// errSkip marks a variant that cannot run on this machine.
+// errSkip marks a variant that cannot run on this machine; the errors
+// saying so are *skipError.
 var errSkip = errors.New("skipped")
+
+// skipError is why a variant cannot run here.
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string        { return "skipped: " + e.reason }
+func (e *skipError) Is(target error) bool { return target == errSkip }
 
 // harness holds what a run shares.
 type harness struct {
@@ -189,8 +196,8 @@ func run(ctx context.Context, cfg config, tb testing.TB, progress io.Writer) (*r
 	for _, name := range cfg.variants {
 		res.samples[name] = make([]*sample, cfg.rounds)
 		e, err := findVariant(name).setup(h)
-		if errors.Is(err, errSkip) {
-			res.skipped[name] = strings.TrimPrefix(err.Error(), errSkip.Error()+": ")
+		if skip := (*skipError)(nil); errors.As(err, &skip) {
+			res.skipped[name] = skip.reason
 			fmt.Fprintf(progress, "%-9s %-18s skipped: %s\n", "setup", name, res.skipped[name])
 			continue
 		}
