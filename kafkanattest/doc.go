@@ -8,6 +8,12 @@
 // works; every later connection fails unless the client maps the advertised
 // addresses, for example with Cluster.Rules as kafkanat rules, or with
 // Cluster.DialAdvertised standing in for DNS on the brokers' side of a tunnel.
+// Topics seeds topics whose partitions are led by the brokers in turn, so
+// that a client producing to every partition dials every broker; Ports,
+// TLS, SASL, DiscardProduce, OnRequest and ListenOn cover what tests of
+// routes need from the brokers, and MoveLeader and MoveBroker change them
+// at run time. The API takes no type of kfake's, which has no tagged
+// release.
 //
 // SOCKS5Server and HTTPProxy listen on 127.0.0.1, optionally require
 // credentials, and record every target they are asked to connect to, as
@@ -24,6 +30,9 @@
 // advertised name. CA issues TLS certificates for the names a test
 // chooses, and OfflineResolver keeps name lookups in-process.
 //
-// Everything listens on loopback only. The package is meant for tests and
-// examples, not for production traffic.
+// Everything listens on loopback only (brokers on the addresses ListenOn
+// allows, for network-namespace tests). The servers are implemented in the
+// kafkanat module, whose own tests use them; `go doc
+// github.com/kafkanat/kafkanat/internal/testkit` documents their methods.
+// The package is meant for tests and examples, not for production traffic.
 package kafkanattest
