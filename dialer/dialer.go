@@ -299,14 +299,13 @@ var (
 // failure of every route in the order they started; stale reports that a
 // route was released before it could start.
 func (d *Dialer) race(ctx context.Context, network string, base Info, routes []*route) (c net.Conn, tried []routeError, stale bool) {
-	info := func(r *route) Info { i := base; i.Route = r.name; return i }
 	if len(routes) == 1 {
 		// One route, the common case: no goroutine.
 		r := routes[0]
 		if !r.acquire() {
 			return nil, []routeError{{route: r.name, err: errReleased}}, true
 		}
-		c, _, err := d.attempt(ctx, network, info(r), r)
+		c, _, err := d.attempt(ctx, network, base.via(r), r)
 		r.done()
 		if err != nil {
 			return nil, []routeError{{route: r.name, err: err}}, false
@@ -339,7 +338,7 @@ func (d *Dialer) race(ctx context.Context, network string, base Info, routes []*
 		}
 		pending++
 		go func() {
-			c, kc, err := d.attempt(actx, network, info(r), r)
+			c, kc, err := d.attempt(actx, network, base.via(r), r)
 			r.done()
 			results <- result{i, c, kc, err}
 		}()
@@ -388,6 +387,12 @@ func (d *Dialer) race(ctx context.Context, network string, base Info, routes []*
 	return nil, tried, stale
 }
 
+// via is info for an attempt over r.
+func (info Info) via(r *route) Info {
+	info.Route = r.name
+	return info
+}
+
 // stagger is the fallback delay, shortened so that the routes not yet
 // started (left) all start before the dial's deadline.
 func (d *Dialer) stagger(ctx context.Context, left int) time.Duration {
@@ -418,9 +423,22 @@ func (d *Dialer) attempt(ctx context.Context, network string, info Info, r *rout
 		}
 	}
 	elapsed := time.Since(start)
-	switch cause := context.Cause(ctx); {
-	case err == nil:
+	if err == nil {
 		r.health.ok()
+	} else {
+		d.judge(ctx, r, elapsed)
+	}
+	r.stats.dialed(elapsed, err)
+	if d.hook != nil {
+		d.hook.DialDone(DialEvent{Info: info, Duration: elapsed, Err: err})
+	}
+	return c, kc, err
+}
+
+// judge records a failed attempt of elapsed in r's health, unless the
+// route is not to blame.
+func (d *Dialer) judge(ctx context.Context, r *route, elapsed time.Duration) {
+	switch cause := context.Cause(ctx); {
 	case cause == errAbandoned && d.fallback > 0 && elapsed >= d.fallback:
 		// Another route connected while this one had not within the
 		// fallback delay: it is too slow to be tried first next time.
@@ -431,11 +449,6 @@ func (d *Dialer) attempt(ctx context.Context, network string, info Info, r *rout
 	default:
 		r.health.failed(time.Now())
 	}
-	r.stats.dialed(elapsed, err)
-	if d.hook != nil {
-		d.hook.DialDone(DialEvent{Info: info, Duration: elapsed, Err: err})
-	}
-	return c, kc, err
 }
 
 // handshake runs TLS over c, verifying the advertised host.

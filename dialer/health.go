@@ -138,8 +138,7 @@ func (d *Dialer) probe(network string, info Info, r *route) {
 		defer cancel()
 		stop := context.AfterFunc(r.releasedCtx(), cancel)
 		defer stop()
-		info.Route = r.name
-		if _, kc, err := d.attempt(ctx, network, info, r); err == nil {
+		if _, kc, err := d.attempt(ctx, network, info.via(r), r); err == nil {
 			kc.abort()
 		} else if ctx.Err() != nil && r.releasedCtx().Err() != nil {
 			r.health.abandonProbe()

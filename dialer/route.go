@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/proxy"
 
@@ -31,11 +32,14 @@ type route struct {
 	ctx  context.Context
 	gone context.CancelFunc
 
-	mu       sync.Mutex
-	inflight int  // dials using the route now
-	released bool // no table names it any more (or the Dialer closed)
-	shut     bool // shutdown has been called
+	// uses counts the dials using the route; releasedBit marks it named
+	// by no table any more (or the Dialer closed). One atomic word, so that
+	// a dial marks its use without a lock.
+	uses atomic.Int64
+	shut sync.Once
 }
+
+const releasedBit = 1 << 62
 
 func newRoute(key, name string, d proxy.ContextDialer, owned bool) *route {
 	r := &route{key: key, name: name, d: d, owned: owned}
@@ -49,25 +53,18 @@ func (r *route) releasedCtx() context.Context { return r.ctx }
 // acquire marks a dial as using r; it fails once r is released, so that
 // the dial decides again with the table in use.
 func (r *route) acquire() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.released {
+	if r.uses.Add(1)&releasedBit != 0 {
+		r.done()
 		return false
 	}
-	r.inflight++
 	return true
 }
 
 // done ends a dial's use of r, shutting r down if it was the last user of
 // a released route.
 func (r *route) done() {
-	r.mu.Lock()
-	r.inflight--
-	shut := r.released && r.inflight == 0 && !r.shut
-	r.shut = r.shut || shut
-	r.mu.Unlock()
-	if shut {
-		r.shutdown()
+	if r.uses.Add(-1) == releasedBit {
+		r.shut.Do(r.shutdown)
 	}
 }
 
@@ -75,13 +72,8 @@ func (r *route) done() {
 // uses it. Connections already made over it stay open.
 func (r *route) release() {
 	r.gone()
-	r.mu.Lock()
-	r.released = true
-	shut := r.inflight == 0 && !r.shut
-	r.shut = r.shut || shut
-	r.mu.Unlock()
-	if shut {
-		r.shutdown()
+	if r.uses.Or(releasedBit) == 0 {
+		r.shut.Do(r.shutdown)
 	}
 }
 

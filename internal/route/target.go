@@ -47,7 +47,10 @@ func (t Targets) Check(address string) (string, error) {
 	if !validPort(port) {
 		return "", fmt.Errorf("port %q is not a number in 1..65535", port)
 	}
-	return net.JoinHostPort(host, port), nil
+	if strings.HasPrefix(address, "[") && !strings.Contains(host, ":") {
+		return net.JoinHostPort(host, port), nil // brackets around a name: drop them
+	}
+	return address, nil // already host:port as a request carries it; no allocation
 }
 
 // CheckDial validates the arguments of a route's DialContext (routeName
