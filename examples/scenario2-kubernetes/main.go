@@ -28,6 +28,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -101,18 +102,14 @@ func run(bootstrap, rules string) error {
 
 // startCluster starts three brokers advertising pod names and listening
 // on three consecutive loopback ports, like NodePorts base, base+1,
-// base+2. base is a port found free; base+1 or base+2 may be taken, or
-// another process may take a port before the brokers listen, so it
-// retries.
+// base+2. base is drawn from Kubernetes' NodePort range (30000-32767),
+// which lies below Linux's ephemeral ports (32768 up), so that outgoing
+// connections do not hold them; a port another program listens on makes
+// it draw again.
 func startCluster() (*kafkanattest.Cluster, int, error) {
 	var lastErr error
 	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, 0, err
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		base := 30000 + rand.IntN(32767-30000-2)
 		c, err := kafkanattest.NewCluster(
 			kafkanattest.Advertise(fmt.Sprintf(podName, 0), fmt.Sprintf(podName, 1), fmt.Sprintf(podName, 2)),
 			kafkanattest.Ports(base, base+1, base+2), kafkanattest.Topics(3, "nodeports", "gateway"))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"testing"
@@ -21,8 +22,16 @@ func freePorts(t *testing.T, n int, consecutive bool) []int {
 	t.Helper()
 	for range 50 {
 		var lns []net.Listener
-		first, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
+		// Consecutive ports are drawn below Linux's ephemeral range (32768
+		// up): there, outgoing connections of other tests hold odd ports.
+		addr := "127.0.0.1:0"
+		if consecutive {
+			addr = fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		}
+		first, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
 		lns = append(lns, first)
 		base := first.Addr().(*net.TCPAddr).Port
 		for i := 1; i < n; i++ {
