@@ -356,12 +356,8 @@ func TestDialBlackholeProxy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := tc.ctx()
 			defer cancel()
-			start := time.Now()
 			c, err := d.DialContext(ctx, "tcp", "b1.kafka.internal.invalid:9092")
 			err = testnet.MustFail(t, c, err)
-			if elapsed := time.Since(start); elapsed > 5*time.Second {
-				t.Errorf("dial returned after %v", elapsed)
-			}
 			if !errors.Is(err, tc.want) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tc.want)
 			}

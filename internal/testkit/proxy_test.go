@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -88,6 +89,10 @@ func proxyHalfClose(t *testing.T, c *net.TCPConn, r io.Reader) {
 	}
 }
 
+// exitingFrame matches the top frame of a server goroutine that has
+// returned from its work.
+var exitingFrame = regexp.MustCompile(`^(github\.com/kafkanat/kafkanat/internal/testkit\.[^ ]*\.func[0-9.]+|sync\.\(\*WaitGroup\)\.Go\.func[0-9.]+)\(`)
+
 // serverGoroutines returns the stacks of goroutines running the servers'
 // code (package testkit's, not its tests').
 func serverGoroutines() []string {
@@ -102,10 +107,13 @@ func serverGoroutines() []string {
 	}
 	var left []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		// A conn goroutine whose top frame is its own function has
-		// returned from its handler and run its deferred calls, the
-		// WaitGroup's Done among them: it is exiting, not left behind.
-		if lines := strings.SplitN(g, "\n", 3); len(lines) > 1 && strings.HasPrefix(lines[1], "github.com/kafkanat/kafkanat/internal/testkit.(*server).serve.func") {
+		// Every goroutine of the servers is a function literal counted
+		// by their WaitGroup, and none blocks in its own body: one whose
+		// top frame is that literal (or WaitGroup.Go's wrapper) has
+		// returned from the calls it made and is running its deferred
+		// calls, the WaitGroup's Done among them. Once Close's Wait has
+		// returned, it is exiting, not left behind.
+		if lines := strings.SplitN(g, "\n", 3); len(lines) > 1 && exitingFrame.MatchString(lines[1]) {
 			continue
 		}
 		if strings.Contains(g, "github.com/kafkanat/kafkanat/internal/testkit.") {
