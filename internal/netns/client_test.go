@@ -182,13 +182,15 @@ func clientDialer(spec clientSpec, out *emitter) (dialFunc, func(), error) {
 	}
 	if spec.LookupDNS {
 		// A registry reached over the network: here, DNS, which the
-		// client's network cannot reach.
-		opts = append(opts, kafkanat.Lookup(func(ctx context.Context, address string) (string, bool, error) {
+		// client's network cannot reach, asked through an API that takes
+		// no context (as much registry client code does), so that only
+		// the dialer's deadline can end the wait before the resolver's.
+		opts = append(opts, kafkanat.Lookup(func(_ context.Context, address string) (string, bool, error) {
 			host, port, err := net.SplitHostPort(address)
 			if err != nil {
 				return "", false, err
 			}
-			ips, err := net.DefaultResolver.LookupHost(ctx, host)
+			ips, err := net.LookupHost(host)
 			if err != nil {
 				return "", false, err
 			}
