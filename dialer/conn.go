@@ -56,8 +56,8 @@ type Conn struct {
 	closed        atomic.Bool
 }
 
-func newConn(c net.Conn, info Info, stats *routeStats, hook Hook) *Conn {
-	kc := &Conn{c: c, info: info, stats: stats, hook: hook, opened: time.Now()}
+func newConn(c net.Conn, info Info, stats *routeStats, hook Hook, opened time.Time) *Conn {
+	kc := &Conn{c: c, info: info, stats: stats, hook: hook, opened: opened}
 	stats.opened(kc)
 	return kc
 }

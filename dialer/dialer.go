@@ -255,7 +255,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 				slog.String("route", names(dec.routes)))
 		}
 		base := Info{Address: address, Target: dec.target, Rule: dec.rule, RuleText: dec.ruleText}
-		routes, probe := plan(dec.routes, time.Now())
+		routes, probe := plan(dec.routes)
 		for _, r := range probe {
 			d.probe(network, base, r)
 		}
@@ -412,17 +412,19 @@ func (d *Dialer) attempt(ctx context.Context, network string, info Info, r *rout
 	if err == nil && raw == nil {
 		err = errors.New("the route returned neither a connection nor an error")
 	}
+	end := time.Now()
 	if err == nil {
-		kc = newConn(raw, info, &r.stats, d.hook)
+		kc = newConn(raw, info, &r.stats, d.hook, end)
 		c = kc
 		if d.tls != nil {
 			if c, err = d.handshake(ctx, kc, info.Address); err != nil {
 				kc.abort()
 				kc = nil
 			}
+			end = time.Now()
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed := end.Sub(start)
 	if err == nil {
 		r.health.ok()
 	} else {

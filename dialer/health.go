@@ -93,7 +93,7 @@ func (h *health) downUntil() time.Time {
 // all are healthy (the common case: nothing allocated), and the failing
 // routes whose backoff has expired, to probe, when a healthy route stands
 // before them.
-func plan(rs []*route, now time.Time) (ordered, probe []*route) {
+func plan(rs []*route) (ordered, probe []*route) {
 	if len(rs) < 2 {
 		return rs, nil
 	}
@@ -106,6 +106,7 @@ func plan(rs []*route, now time.Time) (ordered, probe []*route) {
 	if n == 0 || n == len(rs) {
 		return rs, nil
 	}
+	now := time.Now()
 	ordered = make([]*route, 0, len(rs))
 	for _, r := range rs {
 		if !r.health.failing.Load() {

@@ -1,6 +1,8 @@
 package route
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"syscall"
 	"time"
@@ -28,11 +30,44 @@ const KeepAlive = 15 * time.Second
 // to UserTimeout, so that a connection to a peer that silently vanished
 // fails within UserTimeout even while it has unacknowledged data, which
 // keep-alive does not probe. Elsewhere it is a net.Dialer with keep-alive.
-func NewDialer() *net.Dialer {
-	return &net.Dialer{
+func NewDialer() *Dialer {
+	return &Dialer{d: net.Dialer{
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: KeepAlive, Interval: KeepAlive, Count: 9},
-		Control:         setUserTimeout,
+	}}
+}
+
+// Dialer is NewDialer's dialer. It sets TCP_USER_TIMEOUT once the
+// connection is made rather than in a net.Dialer Control func, which costs
+// a dial on loopback about 4% more (net formats the address and wraps the
+// socket for every Control call); until then the dial's own deadline bounds
+// the connection.
+type Dialer struct {
+	d net.Dialer
+}
+
+// DialContext dials address as net.Dialer does, then sets
+// TCP_USER_TIMEOUT. A socket that refuses the option is closed and its
+// error returned.
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := d.d.DialContext(ctx, network, address)
+	if err != nil || !userTimeoutSupported {
+		return c, err
 	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c, nil
+	}
+	if err := setUserTimeout(tc); err != nil {
+		c.Close()
+		return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: c.RemoteAddr(),
+			Err: fmt.Errorf("setting TCP_USER_TIMEOUT: %w", err)}
+	}
+	return c, nil
+}
+
+// Dial is DialContext without a context.
+func (d *Dialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
 }
 
 // QuickAck acknowledges what a TCP connection has received at once, and

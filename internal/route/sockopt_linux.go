@@ -1,6 +1,10 @@
 package route
 
-import "syscall"
+import (
+	"net"
+	"os"
+	"syscall"
+)
 
 // tcpUserTimeout is TCP_USER_TIMEOUT (linux/tcp.h), which package syscall
 // lacks.
@@ -8,22 +12,22 @@ const tcpUserTimeout = 0x12
 
 const quickAckSupported = true
 
-// setUserTimeout is a net.Dialer Control func: it sets TCP_USER_TIMEOUT on
-// TCP sockets to UserTimeout.
-func setUserTimeout(network, _ string, c syscall.RawConn) error {
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil
+const userTimeoutSupported = true
+
+// setUserTimeout sets TCP_USER_TIMEOUT on c to UserTimeout.
+func setUserTimeout(c *net.TCPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
 	}
 	var serr error
-	err := c.Control(func(fd uintptr) {
+	err = rc.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpUserTimeout, int(UserTimeout.Milliseconds()))
 	})
 	if err != nil {
 		return err
 	}
-	return serr
+	return os.NewSyscallError("setsockopt", serr)
 }
 
 func setQuickAck(fd uintptr) {

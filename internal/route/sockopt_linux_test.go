@@ -9,7 +9,9 @@ import (
 )
 
 // tcpPair returns both ends of a loopback TCP connection dialed with d.
-func tcpPair(t *testing.T, d *net.Dialer) (dialed, accepted *net.TCPConn) {
+func tcpPair(t *testing.T, d interface {
+	Dial(network, address string) (net.Conn, error)
+}) (dialed, accepted *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {

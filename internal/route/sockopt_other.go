@@ -2,12 +2,16 @@
 
 package route
 
-import "syscall"
+import (
+	"net"
+)
 
 const quickAckSupported = false
 
-// setUserTimeout does nothing outside Linux, which alone has
+// userTimeoutSupported is false outside Linux, which alone has
 // TCP_USER_TIMEOUT as this package sets it.
-func setUserTimeout(string, string, syscall.RawConn) error { return nil }
+const userTimeoutSupported = false
+
+func setUserTimeout(*net.TCPConn) error { return nil }
 
 func setQuickAck(uintptr) {}
