@@ -79,3 +79,24 @@ func TestListenOnRefusesWhatCouldReachBeyondTheMachine(t *testing.T) {
 		})
 	}
 }
+
+func TestMoveBrokerKeepsItsListenOnAddress(t *testing.T) {
+	c := newCluster(t, kafkanattest.ListenOn("127.0.0.2", "127.0.0.3"), kafkanattest.Brokers(2))
+	before := c.Addrs()[1]
+	moved, err := c.MoveBroker(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, err := net.SplitHostPort(moved)
+	if err != nil || host != "127.0.0.3" || moved == before {
+		t.Fatalf("MoveBroker(1) = %q, %v; want a new port on 127.0.0.3 (was %s)", moved, err, before)
+	}
+	if got := c.Addrs()[1]; got != moved {
+		t.Errorf("Addrs()[1] = %q after the move, want %q", got, moved)
+	}
+	conn, err := net.Dial("tcp", moved)
+	if err != nil {
+		t.Fatalf("the moved broker does not accept on %s: %v", moved, err)
+	}
+	conn.Close()
+}

@@ -9,9 +9,10 @@ import (
 
 // MoveBroker moves broker node (its position in node order, which is also
 // its kfake node ID) to a new real address, as a broker does when it comes
-// back on another port or host while keeping the name it advertises: the
-// broker starts listening on a free 127.0.0.1 port, its old port closes,
-// and every connection it had is cut. It returns the new "127.0.0.1:port".
+// back on another port while keeping the name it advertises: the broker
+// starts listening on a free port of the address it listens on (127.0.0.1,
+// or the address ListenOn gave it), its old port closes, and every
+// connection it had is cut. It returns the new "host:port".
 //
 // From then on Addrs and Rules report the new address and DialAdvertised
 // connects to it; the advertised address does not change. A client finds
@@ -26,14 +27,19 @@ func (c *Cluster) MoveBroker(node int) (newAddr string, err error) {
 	c.mu.Lock()
 	n := len(c.lns)
 	var l *advertisedListener
+	var cur string
 	if node >= 0 && node < n {
-		l = c.lns[node]
+		l, cur = c.lns[node], c.addrs[node]
 	}
 	c.mu.Unlock()
 	if l == nil {
 		return "", fmt.Errorf("kafkanattest: MoveBroker(%d): no such broker; the cluster has nodes 0 to %d", node, n-1)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	host, _, err := net.SplitHostPort(cur)
+	if err != nil || host == "" {
+		return "", fmt.Errorf("kafkanattest: MoveBroker(%d): the broker's address %q has no host", node, cur)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return "", fmt.Errorf("kafkanattest: MoveBroker(%d): %w", node, err)
 	}
