@@ -71,15 +71,17 @@ func (d *Dialer) decide(ctx context.Context, network, address string) (decision,
 }
 
 // addresses is what every route can dial and any broker can advertise:
-// host:port with a port in 1..65535 and no control character or space.
-var addresses = iroute.Targets{Forbidden: " "}
+// host:port with a host of at most 253 bytes (the longest DNS name; IP
+// addresses are shorter), a port in 1..65535 and no control character or
+// space.
+var addresses = iroute.Targets{Forbidden: " ", MaxHost: 253, Protocol: "DNS name"}
 
 // checkAddress refuses what no route could dial and no broker can
 // advertise (see addresses). Every route then sees the same addresses,
 // whichever the rules pick.
 func checkAddress(address string) error {
 	if _, err := addresses.Check(address); err != nil {
-		return fmt.Errorf("malformed address %q: %w", address, err)
+		return fmt.Errorf("malformed address %s: %w", quoteClipped(address), err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	iroute "github.com/kafkanat/kafkanat/internal/route"
 )
@@ -71,10 +72,10 @@ func (e *Error) Error() string {
 	if e.Address == "" {
 		b.WriteString(`""`)
 	}
-	b.WriteString(e.Address)
+	b.WriteString(clip(e.Address))
 	if e.Target != "" && e.Target != e.Address {
 		b.WriteString(" => ")
-		b.WriteString(e.Target)
+		b.WriteString(clip(e.Target))
 	}
 	if e.Route != "" {
 		b.WriteString(" via ")
@@ -97,6 +98,39 @@ func (e *Error) Error() string {
 		b.WriteString(e.hint)
 	}
 	return escapeControl(b.String())
+}
+
+// clipAt is how many bytes of an address a message shows at the most: a
+// broken or hostile broker can advertise one of any length, and messages
+// end up in logs.
+const clipAt = 300
+
+// clip returns s, or when it is longer than clipAt its first bytes (whole
+// characters) followed by its length.
+func clip(s string) string {
+	if len(s) <= clipAt {
+		return s
+	}
+	return clipHead(s) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// quoteClipped is strconv.Quote of s, clipped as clip does, the length
+// outside the quotes.
+func quoteClipped(s string) string {
+	if len(s) <= clipAt {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(clipHead(s)) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// clipHead returns the longest prefix of s of at most clipAt bytes that
+// does not cut a UTF-8 character.
+func clipHead(s string) string {
+	n := clipAt
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // escapeControl escapes control characters, which a hostile broker can put

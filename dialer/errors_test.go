@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/kafkanat/kafkanat/dialer"
 	"github.com/kafkanat/kafkanat/internal/testkit"
@@ -67,5 +68,36 @@ func TestConfigErrorMessages(t *testing.T) {
 	err = dialer.ConfigError(errors.New("option is nil"))
 	if want := "kafkanat: option is nil"; err.Error() != want || !errors.Is(err, dialer.ErrConfig) {
 		t.Errorf("ConfigError = %v, want %q matching ErrConfig", err, want)
+	}
+}
+
+// A host longer than any DNS name is malformed, and a message shows only
+// the start of an address and its length, however long the address is.
+func TestLongAddressesAreRefusedAndClipped(t *testing.T) {
+	d := newDialer(t, dialer.Config{Rules: rules(t, "* deny")})
+	longest := strings.Repeat("a", 253) + ":9092"
+	_, err := d.Dial("tcp", longest)
+	if !errors.Is(err, dialer.ErrNoRoute) || !strings.Contains(err.Error(), longest) {
+		t.Errorf("a 253-byte host: got %v, want it denied by the rule, the address in full", err)
+	}
+	for _, host := range []string{strings.Repeat("a", 254), strings.Repeat("é", 40000)} {
+		addr := host + ":9092"
+		_, err := d.Dial("tcp", addr)
+		if err == nil || errors.Is(err, dialer.ErrNoRoute) {
+			t.Fatalf("a %d-byte host: got %v, want it refused as malformed", len(host), err)
+		}
+		msg := err.Error()
+		if want := "host longer than 253 bytes, the DNS name limit"; !strings.Contains(msg, want) {
+			t.Errorf("a %d-byte host: message %.200q does not say %q", len(host), msg, want)
+		}
+		if want := fmt.Sprintf("... (%d bytes)", len(addr)); len(addr) > 300 && !strings.Contains(msg, want) {
+			t.Errorf("a %d-byte host: message %.200q does not give the length %q", len(host), msg, want)
+		}
+		if len(msg) > 1000 {
+			t.Errorf("a %d-byte address gives a %d-byte message, want the address clipped", len(addr), len(msg))
+		}
+		if !utf8.ValidString(msg) {
+			t.Errorf("a %d-byte host: clipping cut a character: %.200q", len(host), msg)
+		}
 	}
 }
