@@ -241,7 +241,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if d.closed.Load() {
 		return nil, d.failed(ctx, &Error{Address: address, Err: errClosed}, start)
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	ctx, cancel := context.WithDeadline(ctx, start.Add(d.timeout)) // WithTimeout, without reading the clock again
 	defer cancel()
 	for {
 		dec, err := d.decide(ctx, network, address)
