@@ -54,6 +54,8 @@ type Conn struct {
 
 	read, written atomic.Uint64
 	closed        atomic.Bool
+
+	prev, next *Conn // in stats' list of open conns, under stats.mu
 }
 
 func newConn(c net.Conn, info Info, stats *routeStats, hook Hook, opened time.Time) *Conn {

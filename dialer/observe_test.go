@@ -484,3 +484,38 @@ func TestFailedTLSIsNoConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsOpenConnsClosedInAnyOrder closes a route's conns from the
+// middle, the newest and the oldest: Open counts the rest, and the bytes of
+// every conn, closed or not, stay counted.
+func TestStatsOpenConnsClosedInAnyOrder(t *testing.T) {
+	d := newDialer(t, dialer.Config{
+		Rules:  rules(t, "a.invalid:1 => 127.0.0.1:1 via mem"),
+		Routes: map[string]proxy.ContextDialer{"mem": nopRoute{}},
+	})
+	mem := func() dialer.RouteStats {
+		t.Helper()
+		for _, rs := range d.Stats().Routes {
+			if rs.Route == "mem" {
+				return rs
+			}
+		}
+		t.Fatal("no stats for route mem")
+		return dialer.RouteStats{}
+	}
+	conns := make([]net.Conn, 5)
+	for i := range conns {
+		c, err := d.Dial("tcp", "a.invalid:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(make([]byte, i+1)) // 15 bytes in all
+		conns[i] = c
+	}
+	for step, i := range []int{2, 4, 0, 3, 1} {
+		conns[i].Close()
+		if rs := mem(); rs.Open != int64(len(conns)-1-step) || rs.BytesWritten != 15 {
+			t.Errorf("after closing conn %d: Open %d, BytesWritten %d; want %d, 15", i, rs.Open, rs.BytesWritten, len(conns)-1-step)
+		}
+	}
+}

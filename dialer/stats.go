@@ -55,22 +55,34 @@ type routeStats struct {
 	buckets            [latencyBuckets]atomic.Uint64
 
 	mu                        sync.Mutex
-	open                      map[*Conn]struct{}
+	open                      *Conn // the conns not yet closed, linked through Conn.prev and Conn.next
+	nopen                     int64
 	closedRead, closedWritten uint64 // bytes of the conns already closed
 }
 
 func (s *routeStats) opened(c *Conn) {
 	s.mu.Lock()
-	if s.open == nil {
-		s.open = map[*Conn]struct{}{}
+	c.next = s.open
+	if s.open != nil {
+		s.open.prev = c
 	}
-	s.open[c] = struct{}{}
+	s.open = c
+	s.nopen++
 	s.mu.Unlock()
 }
 
 func (s *routeStats) closed(c *Conn) {
 	s.mu.Lock()
-	delete(s.open, c)
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		s.open = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	}
+	c.prev, c.next = nil, nil
+	s.nopen--
 	s.closedRead += c.read.Load()
 	s.closedWritten += c.written.Load()
 	s.mu.Unlock()
@@ -101,9 +113,9 @@ func (s *routeStats) dialed(d time.Duration, err error) {
 func (s *routeStats) snapshot(name string) RouteStats {
 	rs := RouteStats{Route: name, Dials: s.dials.Load(), Failures: s.failures.Load()}
 	s.mu.Lock()
-	rs.Open = int64(len(s.open))
+	rs.Open = s.nopen
 	rs.BytesRead, rs.BytesWritten = s.closedRead, s.closedWritten
-	for c := range s.open {
+	for c := s.open; c != nil; c = c.next {
 		rs.BytesRead += c.read.Load()
 		rs.BytesWritten += c.written.Load()
 	}
